@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The engine's Prometheus contract. Label cardinality stays bounded: school and camera ids at most,
+ * never track or frame ids. Every drop is counted with its reason.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly framesSampled = new Counter({
+    name: 'kuzet_frames_sampled_total',
+    help: 'Access units chosen by the sampler and sent to decode',
+    labelNames: ['school'] as const,
+    registers: [this.registry],
+  });
+  readonly framesInferred = new Counter({
+    name: 'kuzet_frames_inferred_total',
+    help: 'Sampled frames that went through the detector',
+    labelNames: ['school'] as const,
+    registers: [this.registry],
+  });
+  readonly detections = new Counter({
+    name: 'kuzet_detections_total',
+    help: 'Detections above threshold after NMS, by class',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+  readonly dropped = new Counter({
+    name: 'kuzet_dropped_total',
+    help: 'Samples, messages or rows dropped, by stage and reason',
+    labelNames: ['stage', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'kuzet_errors_total',
+    help: 'Errors by component and type',
+    labelNames: ['component', 'type'] as const,
+    registers: [this.registry],
+  });
+  readonly stageSeconds = new Histogram({
+    name: 'kuzet_stage_seconds',
+    help: 'Time spent per pipeline stage (decode, infer, publish, store, end_to_end)',
+    labelNames: ['stage'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'kuzet_queue_depth',
+    help: 'Items waiting per stage queue',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly camerasOnline = new Gauge({
+    name: 'kuzet_cameras_online',
+    help: 'Cameras currently streaming, per school',
+    labelNames: ['school'] as const,
+    registers: [this.registry],
+  });
+  readonly camerasConfigured = new Gauge({
+    name: 'kuzet_cameras_configured',
+    help: 'Cameras in the configuration, per school',
+    labelNames: ['school'] as const,
+    registers: [this.registry],
+  });
+  readonly cameraReconnects = new Counter({
+    name: 'kuzet_camera_reconnects_total',
+    help: 'Camera reconnect attempts, per school',
+    labelNames: ['school'] as const,
+    registers: [this.registry],
+  });
+  readonly rowsWritten = new Counter({
+    name: 'kuzet_db_rows_written_total',
+    help: 'Rows written to TimescaleDB, by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+  readonly busPublished = new Counter({
+    name: 'kuzet_bus_messages_published_total',
+    help: 'Messages published on NATS, by subject family',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(withProcessMetrics = true) {
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kuzet_process_' });
+  }
+}
