@@ -1,0 +1,163 @@
+import { connect, type NatsConnection } from 'nats';
+import { Packr } from 'msgpackr';
+import { errorMessage, KuzetError } from '../../engine/errors.js';
+import type { Logger } from '../../engine/log.js';
+import type { Metrics } from '../../engine/metrics.js';
+import type { CameraStatus, FrameDetections } from '../../engine/types.js';
+import { startNatsServer, type LocalNatsServer } from './server.js';
+
+/**
+ * Kuzet's NATS adapter. Payloads are msgpack maps with plain keys (no msgpackr records), so any
+ * msgpack decoder in any language reads them.
+ */
+export const subjects = {
+  detections: (schoolId: string, cameraId: string) => `kuzet.det.${schoolId}.${cameraId}`,
+  camera: (schoolId: string, cameraId: string) => `kuzet.cam.${schoolId}.${cameraId}`,
+} as const;
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** The wire shape of `kuzet.det.*` (version 1). Boxes are [x1, y1, x2, y2] in source pixels. */
+export interface DetectionMessage {
+  v: 1;
+  school: string;
+  camera: string;
+  seq: number;
+  time: number;
+  width: number;
+  height: number;
+  detections: Array<{ class: string; classId: number; score: number; box: [number, number, number, number]; track: number | null }>;
+}
+
+export function encodeDetections(f: FrameDetections): Uint8Array {
+  const msg: DetectionMessage = {
+    v: 1,
+    school: f.schoolId,
+    camera: f.cameraId,
+    seq: f.seq,
+    time: f.captureTimeMs,
+    width: f.width,
+    height: f.height,
+    detections: f.detections.map((d) => ({
+      class: d.className,
+      classId: d.classId,
+      score: Math.round(d.score * 1000) / 1000,
+      box: [Math.round(d.x1), Math.round(d.y1), Math.round(d.x2), Math.round(d.y2)],
+      track: d.trackId,
+    })),
+  };
+  return packr.pack(msg);
+}
+
+export function decodeMessage<T>(data: Uint8Array): T {
+  return packr.unpack(data) as T;
+}
+
+export interface BusOptions {
+  url: string;
+  embedded: 'auto' | 'always' | 'never';
+  storeDir: string;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+export class Bus {
+  /** False while the client is reconnecting: detections are then dropped (counted), not buffered without bound. */
+  private connected = true;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly url: string,
+    private readonly local: LocalNatsServer | null,
+    private readonly log: Logger,
+    private readonly metrics?: Metrics,
+  ) {
+    void this.watchStatus();
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') {
+        if (this.connected) this.log.warn('NATS connection lost; dropping detections until it returns', { url: this.url });
+        this.connected = false;
+      } else if (s.type === 'reconnect') {
+        this.connected = true;
+        this.log.info('NATS connection restored', { url: this.url });
+      }
+    }
+  }
+
+  get isConnected(): boolean {
+    return this.connected && !this.nc.isClosed();
+  }
+
+  /** Connects to `url`; with `embedded: auto` starts a local nats-server when nothing answers there. */
+  static async open(opts: BusOptions): Promise<Bus> {
+    let local: LocalNatsServer | null = null;
+    let url = opts.url;
+    if (opts.embedded !== 'always') {
+      try {
+        const nc = await Bus.connectTo(url, 2000);
+        opts.log.info('Connected to NATS', { url });
+        return new Bus(nc, url, null, opts.log, opts.metrics);
+      } catch (err) {
+        if (opts.embedded === 'never')
+          throw new KuzetError('KUZET_ERR_BUS', `NATS at ${url} is unreachable: ${errorMessage(err)}`);
+        opts.log.info('No NATS server answers; starting a local one', { url, reason: errorMessage(err) });
+      }
+    }
+    local = await startNatsServer({ storeDir: opts.storeDir, log: opts.log });
+    url = local.url;
+    try {
+      const nc = await Bus.connectTo(url, 5000);
+      return new Bus(nc, url, local, opts.log, opts.metrics);
+    } catch (err) {
+      await local.stop();
+      throw new KuzetError('KUZET_ERR_BUS', `cannot connect to the local nats-server: ${errorMessage(err)}`);
+    }
+  }
+
+  private static connectTo(url: string, timeoutMs: number): Promise<NatsConnection> {
+    return connect({
+      servers: url,
+      timeout: timeoutMs,
+      name: 'kuzet-engine',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+    });
+  }
+
+  /** Publishes without throwing: a broker outage is counted, never propagated into the frame path. */
+  publish(subject: string, payload: Uint8Array, family: string): boolean {
+    if (!this.isConnected) {
+      this.metrics?.dropped.inc({ stage: 'bus', reason: 'bus_disconnected' });
+      return false;
+    }
+    try {
+      this.nc.publish(subject, payload);
+      this.metrics?.busPublished.inc({ family });
+      return true;
+    } catch (err) {
+      this.metrics?.dropped.inc({ stage: 'bus', reason: 'publish_failed' });
+      this.log.debug('Publish failed', { subject, error: errorMessage(err) });
+      return false;
+    }
+  }
+
+  publishDetections(f: FrameDetections): boolean {
+    return this.publish(subjects.detections(f.schoolId, f.cameraId), encodeDetections(f), 'det');
+  }
+
+  publishCameraStatus(s: CameraStatus): boolean {
+    return this.publish(subjects.camera(s.schoolId, s.cameraId), packr.pack({ v: 1, ...s }), 'cam');
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.nc.drain();
+    } catch (err) {
+      this.log.warn('NATS drain failed', { error: errorMessage(err) });
+    }
+    if (this.local) await this.local.stop();
+  }
+}

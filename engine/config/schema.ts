@@ -1,0 +1,233 @@
+import { z } from 'zod';
+
+/**
+ * The configuration contract: city → schools → cameras → zones, plus detectors and pipelines.
+ * Detectors are a discriminated union on `type`, so adding a model family is adding a variant.
+ */
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of letters, digits, "-" or "_" (it is used in NATS subjects)');
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day as HH:MM');
+const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+
+export const scheduleSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('always') }).strict(),
+  z
+    .object({
+      type: z.literal('after-hours'),
+      /** The zone is restricted outside [open, close) on school days, and all day on other days. */
+      open: hhmm,
+      close: hhmm,
+      schoolDays: z.array(weekday).default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat']),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('weekly'),
+      windows: z.array(z.object({ days: z.array(weekday).min(1), from: hhmm, to: hhmm }).strict()).min(1),
+    })
+    .strict(),
+]);
+
+const point = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
+
+export const zoneSchema = z
+  .object({
+    id,
+    kind: z.enum(['restricted', 'crowding', 'entrance', 'canteen']),
+    /** Normalised image coordinates (0..1), at least three points. */
+    polygon: z.array(point).min(3, 'needs at least 3 points'),
+    schedule: scheduleSchema.default({ type: 'always' }),
+    maxPeople: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const credentialsSchema = z
+  .object({
+    /** Credentials are never written in the file: they are read from these environment variables. */
+    userEnv: z.string().min(1),
+    passEnv: z.string().min(1),
+  })
+  .strict();
+
+export const cameraSchema = z
+  .object({
+    id,
+    url: z
+      .string()
+      .regex(/^rtsp:\/\/[^\s]+$/, 'must be an rtsp:// URL')
+      .refine((u) => !/^rtsp:\/\/[^/@]*:[^/@]*@/.test(u), 'must not embed a password: use credentials.userEnv/passEnv'),
+    credentials: credentialsSchema.optional(),
+    room: z.string().optional(),
+    floor: z.number().int().optional(),
+    pipeline: id.default('default'),
+    enabled: z.boolean().default(true),
+    zones: z.array(zoneSchema).default([]),
+  })
+  .strict();
+
+export const schoolSchema = z
+  .object({
+    id,
+    name: z.string().min(1),
+    district: z.string().optional(),
+    cameras: z.array(cameraSchema).default([]),
+  })
+  .strict();
+
+const yoloxDetector = z
+  .object({
+    id,
+    type: z.literal('yolox'),
+    /** Path of the ONNX file, relative to the repository root or absolute. */
+    model: z.string().min(1),
+    labels: z.string().min(1),
+    inputSize: z.number().int().positive().default(416),
+    scoreThreshold: z.number().gt(0).lt(1).default(0.35),
+    nmsIou: z.number().gt(0).lt(1).default(0.45),
+    /** Tried in order; `cuda` falls back to `cpu` with a logged warning when unavailable. */
+    executionProviders: z.array(z.enum(['cuda', 'cpu'])).min(1).default(['cpu']),
+  })
+  .strict();
+
+export const detectorSchema = z.discriminatedUnion('type', [yoloxDetector]);
+
+export const samplingSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('keyframes'),
+      /** At most this many keyframes per second per camera; the rest are dropped at packet level. */
+      maxFps: z.number().gt(0).max(60).default(1),
+    })
+    .strict(),
+]);
+
+export const pipelineSchema = z
+  .object({
+    id,
+    detector: id,
+    sampling: samplingSchema.default({ type: 'keyframes', maxFps: 1 }),
+  })
+  .strict();
+
+export const engineSchema = z
+  .object({
+    metrics: z
+      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })
+      .strict()
+      .default({ host: '127.0.0.1', port: 9464 }),
+    nats: z
+      .object({
+        url: z.string().default('nats://127.0.0.1:4222'),
+        /** auto: start a local `nats-server -js` child when nothing answers at `url`. */
+        embedded: z.enum(['auto', 'always', 'never']).default('auto'),
+      })
+      .strict()
+      .default({ url: 'nats://127.0.0.1:4222', embedded: 'auto' }),
+    database: z
+      .object({
+        /** External TimescaleDB/PostgreSQL. Empty: run the embedded TimescaleDB. */
+        url: z.string().default(''),
+        embeddedPort: z.number().int().min(0).max(65535).default(5433),
+        /** Where the embedded database keeps its files; `memory` keeps nothing. */
+        embeddedDataDir: z.string().default('data/pgdata'),
+        batchRows: z.number().int().min(1).max(1000).default(1000),
+        flushIntervalMs: z.number().int().positive().default(500),
+        maxQueueRows: z.number().int().positive().default(100_000),
+      })
+      .strict()
+      .default({
+        url: '',
+        embeddedPort: 5433,
+        embeddedDataDir: 'data/pgdata',
+        batchRows: 1000,
+        flushIntervalMs: 500,
+        maxQueueRows: 100_000,
+      }),
+    pools: z
+      .object({
+        decodeThreads: z.number().int().min(1).max(64).default(1),
+        inferThreads: z.number().int().min(1).max(64).default(1),
+        intraOpThreads: z.number().int().min(1).max(64).default(1),
+        /** Bounded queue per pool; when full the oldest waiting sample of a camera is dropped. */
+        maxQueue: z.number().int().min(1).max(100_000).default(64),
+      })
+      .strict()
+      .default({ decodeThreads: 1, inferThreads: 1, intraOpThreads: 1, maxQueue: 64 }),
+    camera: z
+      .object({
+        silenceTimeoutMs: z.number().int().positive().default(10_000),
+        reconnectInitialMs: z.number().int().positive().default(1000),
+        reconnectMaxMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .default({ silenceTimeoutMs: 10_000, reconnectInitialMs: 1000, reconnectMaxMs: 30_000 }),
+    shutdownTimeoutMs: z.number().int().positive().default(8000),
+    statusLine: z.boolean().default(true),
+  })
+  .strict();
+
+export const demoFleetSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8554),
+    cameras: z.number().int().min(1).max(10_000).default(8),
+    clip: z.string().default('bench/fixtures/clips/demo-640x360.h264'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    city: z.object({ id, name: z.string().min(1) }).strict(),
+    engine: engineSchema.default(engineSchema.parse({})),
+    demoFleet: demoFleetSchema.default(demoFleetSchema.parse({})),
+    detectors: z.array(detectorSchema).min(1),
+    pipelines: z.array(pipelineSchema).min(1),
+    schools: z.array(schoolSchema).min(1),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const dup = (ids: string[], path: (i: number) => (string | number)[], what: string) => {
+      const seen = new Set<string>();
+      ids.forEach((v, i) => {
+        if (seen.has(v)) ctx.addIssue({ code: 'custom', path: path(i), message: `duplicate ${what} id "${v}"` });
+        seen.add(v);
+      });
+    };
+    dup(cfg.detectors.map((d) => d.id), (i) => ['detectors', i, 'id'], 'detector');
+    dup(cfg.pipelines.map((p) => p.id), (i) => ['pipelines', i, 'id'], 'pipeline');
+    dup(cfg.schools.map((s) => s.id), (i) => ['schools', i, 'id'], 'school');
+    const detectorIds = new Set(cfg.detectors.map((d) => d.id));
+    const pipelineIds = new Set(cfg.pipelines.map((p) => p.id));
+    cfg.pipelines.forEach((p, i) => {
+      if (!detectorIds.has(p.detector))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipelines', i, 'detector'],
+          message: `unknown detector "${p.detector}" (known: ${[...detectorIds].join(', ')})`,
+        });
+    });
+    cfg.schools.forEach((s, si) => {
+      dup(s.cameras.map((c) => c.id), (ci) => ['schools', si, 'cameras', ci, 'id'], 'camera');
+      s.cameras.forEach((c, ci) => {
+        if (!pipelineIds.has(c.pipeline))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['schools', si, 'cameras', ci, 'pipeline'],
+            message: `unknown pipeline "${c.pipeline}" (known: ${[...pipelineIds].join(', ')})`,
+          });
+        dup(c.zones.map((z) => z.id), (zi) => ['schools', si, 'cameras', ci, 'zones', zi, 'id'], 'zone');
+      });
+    });
+  });
+
+export type KuzetConfig = z.infer<typeof configSchema>;
+export type CameraConfig = z.infer<typeof cameraSchema>;
+export type SchoolConfig = z.infer<typeof schoolSchema>;
+export type DetectorConfig = z.infer<typeof detectorSchema>;
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type ZoneConfig = z.infer<typeof zoneSchema>;
+export type EngineConfig = z.infer<typeof engineSchema>;
