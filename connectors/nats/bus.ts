@@ -93,8 +93,7 @@ export class Bus {
 
   /** Connects to `url`; with `embedded: auto` starts a local nats-server when nothing answers there. */
   static async open(opts: BusOptions): Promise<Bus> {
-    let local: LocalNatsServer | null = null;
-    let url = opts.url;
+    const url = opts.url;
     if (opts.embedded !== 'always') {
       try {
         const nc = await Bus.connectTo(url, 2000);
@@ -106,11 +105,10 @@ export class Bus {
         opts.log.info('No NATS server answers; starting a local one', { url, reason: errorMessage(err) });
       }
     }
-    local = await startNatsServer({ storeDir: opts.storeDir, log: opts.log });
-    url = local.url;
+    const local = await startNatsServer({ storeDir: opts.storeDir, log: opts.log });
     try {
-      const nc = await Bus.connectTo(url, 5000);
-      return new Bus(nc, url, local, opts.log, opts.metrics);
+      const nc = await Bus.connectTo(local.url, 5000);
+      return new Bus(nc, local.url, local, opts.log, opts.metrics);
     } catch (err) {
       await local.stop();
       throw new KuzetError('KUZET_ERR_BUS', `cannot connect to the local nats-server: ${errorMessage(err)}`);

@@ -1,0 +1,419 @@
+/**
+ * A fleet of virtual RTSP cameras in one process: each camera path loops an H.264 clip as RTP over
+ * TCP interleaved, paced in real time. Used for demos, benchmarks and the connector's end-to-end
+ * tests without ffmpeg at runtime.
+ *
+ * Scale: the clip is parsed and packetized once and shared; one timer drives every session; a
+ * slow reader loses whole GOPs (counted) instead of growing this process's memory.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { KuzetError } from '../../engine/errors.js';
+import { createLogger, type Logger } from '../../engine/log.js';
+import { accessUnits, splitNalUnits } from './annexb.js';
+import { packetizeNal } from './rtp-packetizer.js';
+
+export interface FleetCamera {
+  /** URL path of the camera, e.g. 'cam01'. */
+  path: string;
+  /** Annex B .h264 file. */
+  clip: string;
+  /** Frames per second of the clip (default 25). */
+  fps?: number;
+}
+
+export interface FleetOptions {
+  host?: string;
+  /** 0 = a free port. */
+  port?: number;
+  cameras: FleetCamera[];
+  /** When set, DESCRIBE/SETUP/PLAY need Basic auth. */
+  credentials?: { user: string; pass: string };
+  log?: Logger;
+  /** Announced in the Session header; sessions without a request for this long are dropped (default 60). */
+  sessionTimeoutS?: number;
+  /** Per-socket send buffer cap; above it frames are skipped until the next keyframe (default 1 MiB). */
+  maxBufferedBytes?: number;
+}
+
+export interface FleetStats {
+  connections: number;
+  sessions: number;
+  framesSent: number;
+  /** Frames not sent because a socket was backed up (and the rest of their GOP). */
+  framesSkipped: number;
+  bytesSent: number;
+}
+
+export interface Fleet {
+  port: number;
+  urls: string[];
+  stop(): Promise<void>;
+  /** Drops every connection of that camera (fault injection). */
+  kill(path: string): void;
+  stats(): FleetStats;
+}
+
+interface PreparedAu {
+  payloads: Buffer[];
+  keyframe: boolean;
+  /** Bytes on the wire for the whole unit: per packet 4 ($ framing) + 12 (RTP header) + payload. */
+  wireSize: number;
+}
+
+interface PreparedClip {
+  aus: PreparedAu[];
+  /** For each unit index, the index of the keyframe at or before it. */
+  prevKey: number[];
+  fmtp: string;
+}
+
+interface Camera {
+  path: string;
+  clip: PreparedClip;
+  fps: number;
+}
+
+interface Session {
+  id: string;
+  conn: Conn;
+  cam: Camera;
+  channel: number;
+  ssrc: number;
+  seq: number;
+  tsBase: number;
+  frameNo: number;
+  auIdx: number;
+  nextDue: number;
+  playing: boolean;
+  waitKey: boolean;
+}
+
+interface Conn {
+  socket: Socket;
+  buf: Buffer;
+  session: Session | undefined;
+  camPath: string | undefined;
+  lastSeen: number;
+}
+
+const TICK_MS = 5;
+
+function prepareClip(file: string): PreparedClip {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (err) {
+    throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: cannot read ${file}`, { cause: err });
+  }
+  const units = accessUnits(splitNalUnits(data));
+  const firstKey = units.findIndex((u) => u.keyframe);
+  if (firstKey < 0) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no IDR frame (encode with a fixed GOP)`);
+  // Start the loop at the first keyframe so that every lap begins decodable.
+  const loop = units.slice(firstKey);
+  let sps: Buffer | undefined;
+  let pps: Buffer | undefined;
+  for (const u of loop) {
+    for (const n of u.nalus) {
+      if ((n[0] & 0x1f) === 7) sps ??= n;
+      if ((n[0] & 0x1f) === 8) pps ??= n;
+    }
+  }
+  if (!sps || !pps) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no SPS/PPS`);
+  const aus: PreparedAu[] = loop.map((u) => {
+    const payloads = u.nalus.filter((n) => (n[0] & 0x1f) !== 9).flatMap((n) => packetizeNal(n));
+    return { payloads, keyframe: u.keyframe, wireSize: payloads.reduce((s, p) => s + 16 + p.length, 0) };
+  });
+  const prevKey: number[] = [];
+  let k = 0;
+  aus.forEach((u, i) => {
+    if (u.keyframe) k = i;
+    prevKey.push(k);
+  });
+  const fmtp =
+    `packetization-mode=1;profile-level-id=${sps.subarray(1, 4).toString('hex')};` +
+    `sprop-parameter-sets=${sps.toString('base64')},${pps.toString('base64')}`;
+  return { aus, prevKey, fmtp };
+}
+
+export async function startFleet(opts: FleetOptions): Promise<Fleet> {
+  const log = opts.log ?? createLogger('fleet');
+  const host = opts.host ?? '127.0.0.1';
+  const timeoutS = opts.sessionTimeoutS ?? 60;
+  const cap = opts.maxBufferedBytes ?? 1024 * 1024;
+  const clips = new Map<string, PreparedClip>();
+  const cameras = new Map<string, Camera>();
+  for (const c of opts.cameras) {
+    let clip = clips.get(c.clip);
+    if (!clip) {
+      clip = prepareClip(c.clip);
+      clips.set(c.clip, clip);
+    }
+    const fps = c.fps ?? 25;
+    if (!(fps > 0)) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${c.path}].fps: must be > 0`);
+    cameras.set(c.path, { path: c.path, clip, fps });
+  }
+  const expectedAuth = opts.credentials ? 'Basic ' + Buffer.from(`${opts.credentials.user}:${opts.credentials.pass}`).toString('base64') : undefined;
+  const started = performance.now();
+  const conns = new Set<Conn>();
+  const playing = new Set<Session>();
+  const stats: FleetStats = { connections: 0, sessions: 0, framesSent: 0, framesSkipped: 0, bytesSent: 0 };
+
+  function sendFrame(s: Session): void {
+    const au = s.cam.clip.aus[s.auIdx];
+    const sock = s.conn.socket;
+    const ts = (s.tsBase + Math.round((s.frameNo * 90000) / s.cam.fps)) >>> 0;
+    s.auIdx = (s.auIdx + 1) % s.cam.clip.aus.length;
+    s.frameNo++;
+    if (sock.writableLength > cap || (s.waitKey && !au.keyframe)) {
+      // Never queue without bound: skip, and only resume at a keyframe so the client can decode again.
+      s.waitKey = true;
+      stats.framesSkipped++;
+      return;
+    }
+    s.waitKey = false;
+    const out = Buffer.allocUnsafe(au.wireSize);
+    let o = 0;
+    const last = au.payloads.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const p = au.payloads[i];
+      out[o] = 0x24;
+      out[o + 1] = s.channel;
+      out.writeUInt16BE(12 + p.length, o + 2);
+      out[o + 4] = 0x80;
+      out[o + 5] = (i === last ? 0x80 : 0) | 96;
+      out.writeUInt16BE(s.seq, o + 6);
+      out.writeUInt32BE(ts, o + 8);
+      out.writeUInt32BE(s.ssrc, o + 12);
+      p.copy(out, o + 16);
+      o += 16 + p.length;
+      s.seq = (s.seq + 1) & 0xffff;
+    }
+    sock.write(out);
+    stats.framesSent++;
+    stats.bytesSent += out.length;
+  }
+
+  let lastTimeoutCheck = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (const s of playing) {
+      const interval = 1000 / s.cam.fps;
+      // After a stall (GC, blocked loop) resume from now instead of bursting the backlog.
+      if (now - s.nextDue > 1000) s.nextDue = now;
+      while (s.nextDue <= now && s.playing) {
+        sendFrame(s);
+        s.nextDue += interval;
+      }
+    }
+    if (now - lastTimeoutCheck > 1000) {
+      lastTimeoutCheck = now;
+      for (const c of conns) {
+        if (c.session && now - c.lastSeen > timeoutS * 1000) {
+          log.info('Session timed out', { camera: c.session.cam.path, session: c.session.id });
+          c.socket.destroy();
+        }
+      }
+    }
+  }, TICK_MS);
+
+  function closeConn(c: Conn): void {
+    conns.delete(c);
+    if (c.session) {
+      playing.delete(c.session);
+      c.session.playing = false;
+      c.session = undefined;
+    }
+  }
+
+  function reply(c: Conn, cseq: string, status: string, headers: Record<string, string> = {}, body = ''): void {
+    let text = `RTSP/1.0 ${status}\r\nCSeq: ${cseq}\r\nServer: kuzet-fleet\r\n`;
+    for (const [k, v] of Object.entries(headers)) text += `${k}: ${v}\r\n`;
+    if (body) text += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+    c.socket.write(text + '\r\n' + body);
+  }
+
+  function handle(c: Conn, method: string, url: string, h: Map<string, string>): void {
+    const cseq = h.get('cseq') ?? '0';
+    let pathname: string;
+    try {
+      pathname = new URL(url).pathname;
+    } catch {
+      pathname = url;
+    }
+    const camPath = pathname.split('/').filter((p) => p.length > 0)[0] ?? '';
+    const cam = cameras.get(camPath);
+    if (method === 'OPTIONS') {
+      reply(c, cseq, '200 OK', { Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER' });
+      return;
+    }
+    if (method === 'GET_PARAMETER' || method === 'SET_PARAMETER') {
+      reply(c, cseq, '200 OK', c.session ? { Session: c.session.id } : {});
+      return;
+    }
+    if (method === 'TEARDOWN') {
+      reply(c, cseq, '200 OK');
+      if (c.session) {
+        playing.delete(c.session);
+        c.session.playing = false;
+        c.session = undefined;
+      }
+      return;
+    }
+    if (expectedAuth && h.get('authorization') !== expectedAuth) {
+      reply(c, cseq, '401 Unauthorized', { 'WWW-Authenticate': 'Basic realm="kuzet-fleet"' });
+      return;
+    }
+    if (!cam) {
+      reply(c, cseq, '404 Not Found');
+      return;
+    }
+    c.camPath = cam.path;
+    const base = `rtsp://${host}:${port}/${cam.path}/`;
+    if (method === 'DESCRIBE') {
+      const sdp = [
+        'v=0',
+        `o=- ${randomInt(1, 2 ** 31)} 1 IN IP4 ${host}`,
+        `s=Kuzet fleet ${cam.path}`,
+        'c=IN IP4 0.0.0.0',
+        't=0 0',
+        'a=control:*',
+        'a=range:npt=0-',
+        'm=video 0 RTP/AVP 96',
+        'a=rtpmap:96 H264/90000',
+        `a=fmtp:96 ${cam.clip.fmtp}`,
+        `a=framerate:${cam.fps}`,
+        'a=control:trackID=0',
+        '',
+      ].join('\r\n');
+      reply(c, cseq, '200 OK', { 'Content-Base': base, 'Content-Type': 'application/sdp' }, sdp);
+      return;
+    }
+    if (method === 'SETUP') {
+      const transport = h.get('transport') ?? '';
+      if (!/RTP\/AVP\/TCP/i.test(transport)) {
+        reply(c, cseq, '461 Unsupported Transport');
+        return;
+      }
+      const m = /interleaved=(\d+)/.exec(transport);
+      const channel = m ? Number(m[1]) : 0;
+      const s: Session = {
+        id: randomBytes(8).toString('hex'),
+        conn: c,
+        cam,
+        channel,
+        ssrc: randomBytes(4).readUInt32BE(0),
+        seq: randomInt(0, 0x10000),
+        tsBase: randomBytes(4).readUInt32BE(0),
+        frameNo: 0,
+        auIdx: 0,
+        nextDue: 0,
+        playing: false,
+        waitKey: false,
+      };
+      if (c.session) playing.delete(c.session);
+      c.session = s;
+      stats.sessions++;
+      reply(c, cseq, '200 OK', {
+        Session: `${s.id};timeout=${timeoutS}`,
+        Transport: `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1};ssrc=${s.ssrc.toString(16).padStart(8, '0')}`,
+      });
+      return;
+    }
+    if (method === 'PLAY') {
+      const s = c.session;
+      if (!s) {
+        reply(c, cseq, '454 Session Not Found');
+        return;
+      }
+      if (!s.playing) {
+        // Join the camera's "live" position, backed up to its keyframe so the first frame decodes.
+        const live = Math.floor(((performance.now() - started) * cam.fps) / 1000) % cam.clip.aus.length;
+        s.auIdx = cam.clip.prevKey[live];
+        s.nextDue = performance.now();
+        s.playing = true;
+        playing.add(s);
+      }
+      reply(c, cseq, '200 OK', {
+        Session: s.id,
+        Range: 'npt=0.000-',
+        'RTP-Info': `url=${base}trackID=0;seq=${s.seq};rtptime=${(s.tsBase + Math.round((s.frameNo * 90000) / cam.fps)) >>> 0}`,
+      });
+      return;
+    }
+    reply(c, cseq, '501 Not Implemented');
+  }
+
+  /** Requests are tiny and rare, so a plain concat buffer is fine here (unlike the RTP path). */
+  function onData(c: Conn, chunk: Buffer): void {
+    c.buf = c.buf.length === 0 ? chunk : Buffer.concat([c.buf, chunk]);
+    c.lastSeen = performance.now();
+    for (;;) {
+      const b = c.buf;
+      if (b.length === 0) return;
+      if (b[0] === 0x24) {
+        // RTCP from the client (receiver reports): counts as liveness, otherwise ignored.
+        if (b.length < 4) return;
+        const size = b.readUInt16BE(2);
+        if (b.length < 4 + size) return;
+        c.buf = b.subarray(4 + size);
+        continue;
+      }
+      const end = b.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (b.length > 64 * 1024) c.socket.destroy();
+        return;
+      }
+      const lines = b.toString('latin1', 0, end).split('\r\n');
+      const h = new Map<string, string>();
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        if (i > 0) h.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+      }
+      const bodyLen = Number(h.get('content-length') ?? 0) || 0;
+      if (b.length < end + 4 + bodyLen) return;
+      c.buf = b.subarray(end + 4 + bodyLen);
+      const [method = '', url = ''] = (lines[0] ?? '').split(' ');
+      handle(c, method, url, h);
+    }
+  }
+
+  const server: Server = createServer((socket) => {
+    stats.connections++;
+    socket.setNoDelay(true);
+    const c: Conn = { socket, buf: Buffer.alloc(0), session: undefined, camPath: undefined, lastSeen: performance.now() };
+    conns.add(c);
+    socket.on('data', (chunk: Buffer) => onData(c, chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => closeConn(c));
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', (err) => reject(new KuzetError('KUZET_ERR_CONFIG', `fleet: cannot listen on ${host}:${opts.port ?? 0}: ${err.message}`, { cause: err })));
+    server.listen(opts.port ?? 0, host, () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  }).catch((err: unknown) => {
+    clearInterval(timer);
+    throw err;
+  });
+  const urls = opts.cameras.map((c) => `rtsp://${host}:${port}/${c.path}`);
+  log.info('Fleet listening', { host, port, cameras: opts.cameras.length });
+
+  return {
+    port,
+    urls,
+    stats: () => ({ ...stats }),
+    kill(path: string) {
+      for (const c of conns) if (c.camPath === path) c.socket.destroy();
+    },
+    stop() {
+      clearInterval(timer);
+      for (const c of conns) c.socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,237 @@
+/**
+ * One camera: keeps an RTSP session alive, samples keyframes from it and reports status.
+ *
+ * Everything that can go wrong with a camera (unreachable, wrong password, stream stops, garbage)
+ * ends as an offline status and a jittered, exponentially backed-off reconnect; nothing throws out
+ * of this class, because one bad camera must never take down a process serving thousands.
+ */
+import { errorMessage, KuzetError } from '../../engine/errors.js';
+import { createLogger, type Logger } from '../../engine/log.js';
+import type { CameraStatus, Sample } from '../../engine/types.js';
+import { RtspClient, RtspStatusError } from './client.js';
+import { H264Depacketizer, newDepacketizerCounters, type DepacketizerCounters, type H264AccessUnit } from './h264-depacketizer.js';
+import { KeyframeSampler } from './sampler.js';
+
+export interface RtspCameraSourceConfig {
+  schoolId: string;
+  cameraId: string;
+  /** rtsp://[user:pass@]host[:port]/path */
+  url: string;
+  user?: string;
+  pass?: string;
+  /** Keyframes per second to sample at most (default 1). */
+  maxFps?: number;
+  onSample: (s: Sample) => void;
+  onStatus: (s: CameraStatus) => void;
+  log?: Logger;
+  reconnect?: {
+    initialMs?: number;
+    maxMs?: number;
+    /** Delay after the camera rejected the credentials (default max(maxMs, 60 s)): retrying faster only locks accounts. */
+    authFailedMs?: number;
+  };
+  /** No media for this long while playing = offline (default 10 000). */
+  silenceTimeoutMs?: number;
+  /** Connect and per-request timeout (default 10 000). */
+  requestTimeoutMs?: number;
+}
+
+export interface RtspSourceCounters extends DepacketizerCounters {
+  /** Connection attempts after the first. */
+  reconnects: number;
+}
+
+/** Short, bounded-cardinality reasons for camera-offline (details go to the log). */
+export type OfflineReason = 'auth-failed' | 'unreachable' | 'connection-closed' | 'media-timeout' | 'rtsp-error' | 'unsupported-stream' | 'stopped';
+
+function reasonOf(err: unknown): OfflineReason {
+  if (err instanceof RtspStatusError) return err.status === 401 ? 'auth-failed' : 'rtsp-error';
+  if (err instanceof KuzetError && err.code === 'KUZET_ERR_RTSP') return 'unsupported-stream';
+  if (err instanceof KuzetError && /connection closed/.test(err.message)) return 'connection-closed';
+  return 'unreachable';
+}
+
+export class RtspCameraSource {
+  readonly counters: RtspSourceCounters = { ...newDepacketizerCounters(), reconnects: 0 };
+  private readonly log: Logger;
+  private readonly sampler: KeyframeSampler;
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+  private readonly authFailedMs: number;
+  private readonly silenceMs: number;
+
+  private running = false;
+  private attempts = 0;
+  /** Consecutive failures since the last time media flowed; drives the backoff. */
+  private failures = 0;
+  private client: RtspClient | undefined;
+  private depacketizer: H264Depacketizer | undefined;
+  private isOnline = false;
+  private offlineSince: number | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private seq = 0;
+
+  constructor(private readonly cfg: RtspCameraSourceConfig) {
+    this.log = (cfg.log ?? createLogger('rtsp')).child(cfg.cameraId);
+    this.sampler = new KeyframeSampler(cfg.maxFps ?? 1);
+    this.initialMs = cfg.reconnect?.initialMs ?? 1000;
+    this.maxMs = cfg.reconnect?.maxMs ?? 30_000;
+    this.authFailedMs = cfg.reconnect?.authFailedMs ?? Math.max(this.maxMs, 60_000);
+    this.silenceMs = cfg.silenceTimeoutMs ?? 10_000;
+  }
+
+  get online(): boolean {
+    return this.isOnline;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.connect();
+  }
+
+  /** Tears the session down and cancels retries. Never rejects. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.watchdog);
+    const c = this.client;
+    this.client = undefined;
+    this.depacketizer = undefined;
+    await c?.close();
+    this.setOffline('stopped');
+  }
+
+  private connect(): void {
+    if (!this.running) return;
+    if (this.attempts++ > 0) this.counters.reconnects++;
+    this.status({ type: 'camera-connecting', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now() });
+    this.sampler.reset();
+    const client = new RtspClient({
+      url: this.cfg.url,
+      user: this.cfg.user,
+      pass: this.cfg.pass,
+      log: this.log,
+      requestTimeoutMs: this.cfg.requestTimeoutMs,
+      onRtp: (pkt) => this.onRtp(pkt),
+      onClose: (err) => {
+        if (this.client === client) this.drop(err ?? new KuzetError('KUZET_ERR_CAMERA', 'connection closed'), 'connection-closed');
+      },
+    });
+    this.client = client;
+    client.open().then(
+      (info) => {
+        if (this.client !== client) {
+          void client.close();
+          return;
+        }
+        this.depacketizer = new H264Depacketizer({
+          payloadType: info.video.payloadType,
+          parameterSets: info.video.parameterSets,
+          wantNext: (keyframe, ts) => this.sampler.want(keyframe, ts),
+          onAccessUnit: (au) => this.emit(au),
+          counters: this.counters,
+        });
+        this.log.debug('Playing', { url: info.url, session: info.sessionId, timeoutS: info.timeoutS });
+        this.armWatchdog(client);
+      },
+      (err: unknown) => {
+        if (this.client === client) this.drop(err, reasonOf(err));
+      },
+    );
+  }
+
+  private onRtp(pkt: Buffer): void {
+    const d = this.depacketizer;
+    if (!d) return;
+    if (!this.isOnline) {
+      this.isOnline = true;
+      this.offlineSince = undefined;
+      this.failures = 0;
+      this.log.info('Camera online', { url: redact(this.cfg.url) });
+      this.status({ type: 'camera-online', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now(), codec: 'h264' });
+    }
+    d.push(pkt);
+  }
+
+  private emit(au: H264AccessUnit): void {
+    this.sampler.taken(au.rtpTimestamp);
+    const sample: Sample = {
+      schoolId: this.cfg.schoolId,
+      cameraId: this.cfg.cameraId,
+      codec: 'h264',
+      captureTimeMs: Date.now(),
+      seq: this.seq++,
+      data: au.data,
+    };
+    try {
+      this.cfg.onSample(sample);
+    } catch (err) {
+      this.log.error('onSample threw', { err: errorMessage(err) });
+    }
+  }
+
+  /** Silence detection by polling the packet counter: no per-packet clock reads. */
+  private armWatchdog(client: RtspClient): void {
+    clearInterval(this.watchdog);
+    let seen = this.counters.packets;
+    let progressAt = Date.now();
+    this.watchdog = setInterval(
+      () => {
+        if (this.client !== client) return;
+        const now = Date.now();
+        if (this.counters.packets !== seen) {
+          seen = this.counters.packets;
+          progressAt = now;
+        } else if (now - progressAt >= this.silenceMs) {
+          this.drop(new KuzetError('KUZET_ERR_CAMERA', `no media for ${now - progressAt} ms`), 'media-timeout');
+        }
+      },
+      Math.max(100, Math.min(this.silenceMs / 4, 2500)),
+    );
+  }
+
+  private drop(err: unknown, reason: OfflineReason): void {
+    const c = this.client;
+    this.client = undefined;
+    this.depacketizer = undefined;
+    clearInterval(this.watchdog);
+    void c?.close();
+    if (!this.running) return;
+    this.failures++;
+    const level = reason === 'auth-failed' || this.isOnline ? 'warn' : 'info';
+    this.log[level]('Camera offline', { reason, err: errorMessage(err), url: redact(this.cfg.url), failures: this.failures });
+    this.setOffline(reason);
+    let delay: number;
+    if (reason === 'auth-failed') {
+      delay = this.authFailedMs * (1 + Math.random() * 0.25);
+    } else {
+      // Equal jitter: spreads a school's cameras apart after a shared outage, never retries instantly.
+      const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.failures - 1, 20));
+      delay = base / 2 + Math.random() * (base / 2);
+    }
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private setOffline(reason: OfflineReason): void {
+    const now = Date.now();
+    this.isOnline = false;
+    this.offlineSince ??= now;
+    this.status({ type: 'camera-offline', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: now, since: this.offlineSince, reason });
+  }
+
+  private status(s: CameraStatus): void {
+    try {
+      this.cfg.onStatus(s);
+    } catch (err) {
+      this.log.error('onStatus threw', { err: errorMessage(err) });
+    }
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

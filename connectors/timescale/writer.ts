@@ -1,0 +1,304 @@
+import type { Sql } from 'postgres';
+import { errorMessage } from '../../engine/errors.js';
+import { createLogger, type Logger } from '../../engine/log.js';
+import type { Metrics } from '../../engine/metrics.js';
+import type { FrameDetections } from '../../engine/types.js';
+
+export interface DetectionWriterOptions {
+  /** Rows per INSERT, at most 1000 (a 5000-row statement crashes the embedded WASM build). */
+  maxBatchRows?: number;
+  /** Rows held while the database is slow or down; beyond it the oldest are dropped and counted. */
+  maxQueueRows?: number;
+  flushIntervalMs?: number;
+  /** First retry delay after a failed write; doubles up to retryMaxMs. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  metrics?: Metrics;
+  log?: Logger;
+}
+
+/** Row shape of the detections table; keys are the column names. */
+export interface DetectionRow {
+  time: Date;
+  school_id: string;
+  camera_id: string;
+  class: string;
+  score: number;
+  box: number[];
+  track_id: number | null;
+  frame_seq: number;
+  frame_w: number;
+  frame_h: number;
+}
+
+const COLUMNS = ['time', 'school_id', 'camera_id', 'class', 'score', 'box', 'track_id', 'frame_seq', 'frame_w', 'frame_h'] as const;
+const HARD_MAX_BATCH_ROWS = 1000;
+const STOP_DEADLINE_MS = 5000;
+const COMPONENT = 'timescale_writer';
+
+/**
+ * FIFO of rows with O(1) removal at the head (dropping the oldest happens on every enqueue while the database
+ * is down, so Array.shift on 100k rows is not an option).
+ */
+class RowQueue {
+  private rows: DetectionRow[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.rows.length - this.head;
+  }
+
+  push(row: DetectionRow): void {
+    this.rows.push(row);
+  }
+
+  /** Removes and returns up to n rows from the head. */
+  take(n: number): DetectionRow[] {
+    const out = this.rows.slice(this.head, this.head + n);
+    this.head += out.length;
+    this.compact();
+    return out;
+  }
+
+  /** Puts rows back at the head, in order (a failed batch goes back before anything newer). */
+  unshift(batch: DetectionRow[]): void {
+    this.rows = batch.concat(this.rows.slice(this.head));
+    this.head = 0;
+  }
+
+  dropOldest(n: number): number {
+    const k = Math.min(n, this.length);
+    this.head += k;
+    this.compact();
+    return k;
+  }
+
+  private compact(): void {
+    if (this.head === this.rows.length) {
+      this.rows = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.rows.length) {
+      this.rows = this.rows.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Errors that retrying cannot fix: the batch's data itself is refused (SQLSTATE classes 22 and 23). */
+function isRejection(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|23)[0-9A-Z]{3}$/.test(code);
+}
+
+function errorType(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return 'write';
+  if (/^[0-9A-Z]{5}$/.test(code)) return isRejection(err) ? 'rejected' : 'query';
+  return 'connection';
+}
+
+/**
+ * Batches detections into multi-row INSERTs. The database may be slow, down or not there yet: rows wait in a
+ * bounded queue (oldest dropped and counted when full), writes retry with backoff, and nothing here ever
+ * throws into the frame path. Delivery is at least once: a batch whose commit reply is lost is sent again.
+ */
+export class DetectionWriter {
+  private readonly log: Logger;
+  private readonly metrics: Metrics | undefined;
+  private readonly maxBatchRows: number;
+  private readonly maxQueueRows: number;
+  private readonly flushIntervalMs: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly queue = new RowQueue();
+  private inflightRows = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private started = false;
+  private stopped = false;
+  private retryDelayMs = 0;
+  private retryAt = 0;
+  private downSince: number | null = null;
+
+  constructor(
+    private readonly sql: Sql,
+    opts: DetectionWriterOptions = {},
+  ) {
+    this.log = opts.log ?? createLogger('timescale.writer');
+    this.metrics = opts.metrics;
+    this.maxBatchRows = Math.max(1, Math.min(opts.maxBatchRows ?? HARD_MAX_BATCH_ROWS, HARD_MAX_BATCH_ROWS));
+    this.maxQueueRows = Math.max(this.maxBatchRows, opts.maxQueueRows ?? 100_000);
+    this.flushIntervalMs = opts.flushIntervalMs ?? 500;
+    this.retryMinMs = opts.retryMinMs ?? 250;
+    this.retryMaxMs = opts.retryMaxMs ?? 5000;
+  }
+
+  /** Rows not yet confirmed written (queued and in flight). */
+  get pendingRows(): number {
+    return this.queue.length + this.inflightRows;
+  }
+
+  /** Whether the last write attempt failed. */
+  get databaseDown(): boolean {
+    return this.downSince !== null;
+  }
+
+  enqueue(frame: FrameDetections): void {
+    if (this.stopped || frame.detections.length === 0) return;
+    const time = new Date(frame.captureTimeMs);
+    for (const d of frame.detections) {
+      this.queue.push({
+        time,
+        school_id: frame.schoolId,
+        camera_id: frame.cameraId,
+        class: d.className,
+        score: d.score,
+        box: [d.x1, d.y1, d.x2, d.y2],
+        track_id: d.trackId,
+        frame_seq: frame.seq,
+        frame_w: frame.width,
+        frame_h: frame.height,
+      });
+    }
+    this.enforceBound();
+    this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
+    // A full batch need not wait for the timer, unless we are backing off from a failure.
+    if (this.started && this.queue.length >= this.maxBatchRows && Date.now() >= this.retryAt) this.kick(false);
+  }
+
+  /** Starts the periodic flush. Rows enqueued before start() wait (bounded) until then. */
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.timer = setInterval(() => this.kick(false), this.flushIntervalMs);
+    // The engine's own lifetime keeps the process up; a pending flush timer must not.
+    this.timer.unref();
+    this.kick(false);
+  }
+
+  /**
+   * Writes everything queued now. Resolves when the queue is empty or a write failed (the rows then stay
+   * queued for the background retry); never rejects.
+   */
+  async flush(): Promise<void> {
+    while (this.pumping) await this.pumping;
+    await this.run(true);
+  }
+
+  /** Stops the timer and flushes under a deadline; rows still unwritten then are dropped and counted. */
+  async stop(deadlineMs = STOP_DEADLINE_MS): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const deadline = Date.now() + deadlineMs;
+    const expired = delay(deadlineMs);
+    try {
+      while (this.pendingRows > 0 && Date.now() < deadline) {
+        // A write that hangs (database accepts TCP but never answers) must not hold shutdown past the deadline.
+        const attempt = (this.pumping ?? this.run(true)).then(() => 'done' as const);
+        if ((await Promise.race([attempt, expired.promise])) === 'expired') break;
+        if (this.queue.length > 0 && this.databaseDown) {
+          const pause = delay(Math.min(this.retryDelayMs, Math.max(0, deadline - Date.now())));
+          await Promise.race([pause.promise, expired.promise]);
+          pause.cancel();
+        }
+      }
+    } finally {
+      expired.cancel();
+    }
+    const left = this.queue.length;
+    if (left > 0) {
+      this.queue.dropOldest(left);
+      this.metrics?.dropped.inc({ stage: 'store', reason: 'shutdown' }, left);
+      this.log.error('Dropped unwritten detections at shutdown', { rows: left, deadlineMs });
+    }
+    this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
+  }
+
+  private kick(ignoreBackoff: boolean): void {
+    if (this.pumping) return;
+    void this.run(ignoreBackoff);
+  }
+
+  private run(ignoreBackoff: boolean): Promise<void> {
+    if (this.pumping) return this.pumping;
+    this.pumping = this.pump(ignoreBackoff)
+      .catch((err: unknown) => {
+        this.metrics?.errors.inc({ component: COMPONENT, type: 'internal' });
+        this.log.error('Detection writer failed unexpectedly', { error: errorMessage(err) });
+      })
+      .finally(() => {
+      this.pumping = null;
+    });
+    return this.pumping;
+  }
+
+  private async pump(ignoreBackoff: boolean): Promise<void> {
+    while (this.queue.length > 0) {
+      if (!ignoreBackoff && Date.now() < this.retryAt) return;
+      const batch = this.queue.take(this.maxBatchRows);
+      this.inflightRows = batch.length;
+      const t0 = performance.now();
+      try {
+        await this.sql`INSERT INTO detections ${this.sql(batch, ...COLUMNS)}`;
+        this.inflightRows = 0;
+        this.metrics?.stageSeconds.observe({ stage: 'store' }, (performance.now() - t0) / 1000);
+        this.metrics?.rowsWritten.inc({ table: 'detections' }, batch.length);
+        this.markUp();
+      } catch (err) {
+        this.inflightRows = 0;
+        this.metrics?.errors.inc({ component: COMPONENT, type: errorType(err) });
+        if (isRejection(err)) {
+          // Retrying would refuse the same rows forever and hold up everything behind them.
+          this.metrics?.dropped.inc({ stage: 'store', reason: 'rejected' }, batch.length);
+          this.log.error('Database refused a batch of detections; dropped it', { rows: batch.length, error: errorMessage(err) });
+          continue;
+        }
+        this.queue.unshift(batch);
+        this.enforceBound();
+        this.markDown(err);
+        return;
+      } finally {
+        this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
+      }
+    }
+  }
+
+  private enforceBound(): void {
+    const excess = this.queue.length + this.inflightRows - this.maxQueueRows;
+    if (excess <= 0) return;
+    const dropped = this.queue.dropOldest(excess);
+    this.metrics?.dropped.inc({ stage: 'store', reason: 'queue_full' }, dropped);
+  }
+
+  private markDown(err: unknown): void {
+    this.retryDelayMs = this.retryDelayMs === 0 ? this.retryMinMs : Math.min(this.retryDelayMs * 2, this.retryMaxMs);
+    // Jitter keeps several engines from hammering a database that just came back in lockstep.
+    this.retryAt = Date.now() + this.retryDelayMs * (0.8 + Math.random() * 0.4);
+    if (this.downSince !== null) return;
+    this.downSince = Date.now();
+    this.log.warn('Database write failed; buffering detections and retrying', {
+      error: errorMessage(err),
+      queuedRows: this.pendingRows,
+      maxQueueRows: this.maxQueueRows,
+    });
+  }
+
+  private markUp(): void {
+    this.retryDelayMs = 0;
+    this.retryAt = 0;
+    if (this.downSince === null) return;
+    this.log.info('Database writes recovered', { downMs: Date.now() - this.downSince, queuedRows: this.pendingRows });
+    this.downSince = null;
+  }
+}
+
+/** A timer that can be cancelled, so a shutdown that finishes early leaves nothing keeping the process up. */
+function delay(ms: number): { promise: Promise<'expired'>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}

@@ -1,0 +1,371 @@
+import { isAbsolute } from 'node:path';
+import type { Sql } from 'postgres';
+import { startFleet } from '../bench/fleet/server.js';
+import { Bus } from '../connectors/nats/index.js';
+import { RtspCameraSource } from '../connectors/rtsp/index.js';
+import { connectTimescale, DetectionWriter, migrate, startEmbeddedTimescale } from '../connectors/timescale/index.js';
+import type { KuzetConfig } from './config/schema.js';
+import { errorMessage } from './errors.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
+import { repoPath } from './paths.js';
+import { Detector } from './pools/index.js';
+import { FreshnessScheduler } from './scheduler.js';
+import { formatStatus, type StatusSnapshot } from './status-line.js';
+import type { CameraStatus, FrameDetections, Sample } from './types.js';
+
+type Closer = { name: string; close: () => Promise<void> };
+
+export interface EngineOptions {
+  log: Logger;
+  /** Print the live one-line summary (on a TTY it rewrites itself; elsewhere one line every 10 s). */
+  statusLine?: boolean;
+  metrics?: Metrics;
+}
+
+/** Resolves a config path against the repository root (config paths are repo-relative). */
+function resolvePath(p: string): string {
+  return isAbsolute(p) ? p : repoPath(p);
+}
+
+/**
+ * The engine: builds every unit from the config, wires camera → sampler → decode pool → infer pool →
+ * NATS + TimescaleDB + Prometheus, and tears it all down in reverse order under one deadline.
+ * A unit that fails to start is logged once and the engine keeps running what it can.
+ */
+export class Engine {
+  readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly closers: Closer[] = [];
+  private readonly cameras: RtspCameraSource[] = [];
+  private readonly online = new Map<string, boolean>();
+  private readonly schedulers = new Map<string, FreshnessScheduler<Sample>>();
+  private readonly detectors = new Map<string, Detector>();
+  private bus: Bus | null = null;
+  private busRetry: NodeJS.Timeout | null = null;
+  private writer: DetectionWriter | null = null;
+  private sql: Sql | null = null;
+  private dbState = 'starting';
+  private statusTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  metricsPort = 0;
+  databaseUrl = '';
+
+  constructor(
+    private readonly cfg: KuzetConfig,
+    private readonly opts: EngineOptions,
+  ) {
+    this.log = opts.log;
+    this.metrics = opts.metrics ?? new Metrics();
+  }
+
+  async start(): Promise<void> {
+    const e = this.cfg.engine;
+    const m = await startMetricsServer(this.metrics.registry, e.metrics.host, e.metrics.port);
+    this.metricsPort = m.port;
+    this.closers.push({ name: 'metrics', close: m.close });
+    this.log.info('Serving Prometheus metrics', { url: `http://${e.metrics.host}:${m.port}/metrics` });
+
+    if (this.cfg.demoFleet.enabled) await this.startDemoFleet();
+    await Promise.all([this.openDatabase(), this.openBus()]);
+    this.startDetectors();
+    this.startCameras();
+    if (this.opts.statusLine ?? e.statusLine) this.startStatusLine();
+  }
+
+  private async startDemoFleet(): Promise<void> {
+    const f = this.cfg.demoFleet;
+    try {
+      const cameras = Array.from({ length: f.cameras }, (_, i) => ({
+        path: `cam${String(i + 1).padStart(2, '0')}`,
+        clip: resolvePath(f.clip),
+      }));
+      const fleet = await startFleet({ host: f.host, port: f.port, cameras, log: this.log.child('fleet') });
+      this.closers.push({ name: 'demo fleet', close: () => fleet.stop() });
+      this.log.info('Demo camera fleet serving', { cameras: f.cameras, port: fleet.port });
+    } catch (err) {
+      this.log.error('Demo camera fleet failed to start; cameras that use it will stay offline', {
+        port: f.port,
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  private async openDatabase(): Promise<void> {
+    const d = this.cfg.engine.database;
+    const log = this.log.child('db');
+    let url = d.url;
+    if (!url) {
+      try {
+        const dataDir = d.embeddedDataDir === 'memory' ? 'memory' : resolvePath(d.embeddedDataDir);
+        const db = await startEmbeddedTimescale({ port: d.embeddedPort, dataDir, log });
+        this.closers.push({ name: 'embedded TimescaleDB', close: () => db.stop() });
+        url = db.url;
+        log.info('Embedded TimescaleDB serving', { url: db.url, dataDir });
+      } catch (err) {
+        this.dbState = 'failed';
+        log.error('Embedded TimescaleDB failed to start; detections will not be stored', {
+          port: d.embeddedPort,
+          error: errorMessage(err),
+        });
+        return;
+      }
+    }
+    this.databaseUrl = url;
+    const sql = connectTimescale(url, log);
+    this.sql = sql;
+    this.writer = new DetectionWriter(sql, {
+      maxBatchRows: d.batchRows,
+      maxQueueRows: d.maxQueueRows,
+      flushIntervalMs: d.flushIntervalMs,
+      metrics: this.metrics,
+      log,
+    });
+    // Migrations wait for the database in the background: an unreachable database must not hold up
+    // the cameras. Rows queue (bounded) in the writer meanwhile.
+    void this.migrateUntilReady(sql, url, log);
+  }
+
+  private async migrateUntilReady(sql: Sql, url: string, log: Logger): Promise<void> {
+    let delay = 1000;
+    let warned = false;
+    while (!this.stopping) {
+      try {
+        await migrate(sql, log);
+        this.dbState = 'up';
+        this.writer?.start();
+        log.info('Database ready', { url: redact(url) });
+        return;
+      } catch (err) {
+        this.dbState = 'unreachable';
+        if (!warned) log.error('Database unreachable; retrying in the background', { url: redact(url), error: errorMessage(err) });
+        warned = true;
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+  }
+
+  private async openBus(): Promise<void> {
+    const n = this.cfg.engine.nats;
+    const log = this.log.child('nats');
+    try {
+      this.bus = await Bus.open({
+        url: n.url,
+        embedded: n.embedded,
+        storeDir: repoPath('data', 'nats'),
+        log,
+        metrics: this.metrics,
+      });
+    } catch (err) {
+      log.error('NATS unavailable; detections are counted as dropped until it is reachable', {
+        url: n.url,
+        error: errorMessage(err),
+      });
+      this.busRetry = setTimeout(() => {
+        this.busRetry = null;
+        if (!this.stopping) void this.openBus();
+      }, 10_000);
+      this.busRetry.unref();
+    }
+  }
+
+  private startDetectors(): void {
+    const p = this.cfg.engine.pools;
+    for (const d of this.cfg.detectors) {
+      const detector = new Detector({
+        modelPath: resolvePath(d.model),
+        labelsPath: resolvePath(d.labels),
+        inputSize: d.inputSize,
+        scoreThreshold: d.scoreThreshold,
+        nmsIou: d.nmsIou,
+        executionProviders: d.executionProviders,
+        decodeThreads: p.decodeThreads,
+        inferThreads: p.inferThreads,
+        intraOpThreads: p.intraOpThreads,
+        maxQueue: p.maxQueue,
+        log: this.log.child(`detector.${d.id}`),
+      });
+      this.detectors.set(d.id, detector);
+      this.schedulers.set(
+        d.id,
+        new FreshnessScheduler<Sample>({
+          // Enough in flight to keep both pools busy, few enough that samples stay fresh.
+          maxInFlight: (p.decodeThreads + p.inferThreads) * 2,
+          run: (s) => this.analyse(detector, s),
+          onDrop: (_s, reason) => this.metrics.dropped.inc({ stage: 'schedule', reason }),
+        }),
+      );
+    }
+  }
+
+  private async analyse(detector: Detector, sample: Sample): Promise<void> {
+    const { schoolId, cameraId, seq, captureTimeMs } = sample;
+    try {
+      const r = await detector.detectSample(sample);
+      this.metrics.framesInferred.inc({ school: schoolId });
+      this.metrics.stageSeconds.observe({ stage: 'decode' }, r.decodeMs / 1000);
+      this.metrics.stageSeconds.observe({ stage: 'infer' }, r.inferMs / 1000);
+      for (const d of r.detections) this.metrics.detections.inc({ class: d.className });
+      const frame: FrameDetections = {
+        schoolId,
+        cameraId,
+        seq,
+        captureTimeMs,
+        width: r.width,
+        height: r.height,
+        detections: r.detections,
+      };
+      if (this.bus) this.bus.publishDetections(frame);
+      else this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
+      if (this.writer) this.writer.enqueue(frame);
+      else if (r.detections.length) this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
+      this.metrics.stageSeconds.observe({ stage: 'end_to_end' }, (Date.now() - captureTimeMs) / 1000);
+    } catch (err) {
+      const reason = /queue/i.test(errorMessage(err)) ? 'queue_full' : 'detect_failed';
+      this.metrics.dropped.inc({ stage: 'detect', reason });
+      this.metrics.errors.inc({ component: 'detector', type: reason });
+      this.log.debug('Sample dropped', { schoolId, cameraId, seq, reason, error: errorMessage(err) });
+    }
+  }
+
+  private startCameras(): void {
+    const c = this.cfg.engine.camera;
+    for (const school of this.cfg.schools) {
+      const enabled = school.cameras.filter((cam) => cam.enabled);
+      this.metrics.camerasConfigured.set({ school: school.id }, enabled.length);
+      this.metrics.camerasOnline.set({ school: school.id }, 0);
+      for (const cam of enabled) {
+        const pipeline = this.cfg.pipelines.find((p) => p.id === cam.pipeline)!;
+        const scheduler = this.schedulers.get(pipeline.detector)!;
+        const key = `${school.id}/${cam.id}`;
+        const source = new RtspCameraSource({
+          schoolId: school.id,
+          cameraId: cam.id,
+          url: cam.url,
+          user: cam.credentials ? process.env[cam.credentials.userEnv] : undefined,
+          pass: cam.credentials ? process.env[cam.credentials.passEnv] : undefined,
+          maxFps: pipeline.sampling.maxFps,
+          silenceTimeoutMs: c.silenceTimeoutMs,
+          reconnect: { initialMs: c.reconnectInitialMs, maxMs: c.reconnectMaxMs },
+          log: this.log.child(`camera.${school.id}.${cam.id}`),
+          onSample: (s) => {
+            this.metrics.framesSampled.inc({ school: school.id });
+            scheduler.submit(key, s);
+          },
+          onStatus: (s) => this.onCameraStatus(key, s),
+        });
+        this.cameras.push(source);
+        source.start();
+      }
+    }
+  }
+
+  private onCameraStatus(key: string, s: CameraStatus): void {
+    const wasOnline = this.online.get(key) ?? false;
+    const isOnline = s.type === 'camera-online';
+    this.online.set(key, isOnline);
+    if (wasOnline !== isOnline) {
+      this.metrics.camerasOnline.inc({ school: s.schoolId }, isOnline ? 1 : -1);
+      if (!isOnline) this.metrics.cameraReconnects.inc({ school: s.schoolId });
+    }
+    if (s.type === 'camera-online') this.log.info('Camera online', { school: s.schoolId, camera: s.cameraId, codec: s.codec });
+    if (s.type === 'camera-offline')
+      this.log.warn('Camera offline', { school: s.schoolId, camera: s.cameraId, reason: s.reason });
+    this.bus?.publishCameraStatus(s);
+  }
+
+  /** Current figures for the status line and tests. */
+  async snapshot(): Promise<StatusSnapshot> {
+    const sum = async (name: string, filter?: (labels: Partial<Record<string, string | number>>) => boolean) => {
+      const metric = this.metrics.registry.getSingleMetric(name);
+      if (!metric) return 0;
+      const data = await metric.get();
+      return data.values.filter((v) => !filter || filter(v.labels)).reduce((a, v) => a + v.value, 0);
+    };
+    let queueDecode = 0;
+    let queueInfer = 0;
+    for (const d of this.detectors.values()) {
+      const st = d.stats();
+      queueDecode += st.decodeQueue;
+      queueInfer += st.inferQueue;
+    }
+    let waiting = 0;
+    for (const s of this.schedulers.values()) waiting += s.pending;
+    this.metrics.queueDepth.set({ stage: 'decode' }, queueDecode);
+    this.metrics.queueDepth.set({ stage: 'infer' }, queueInfer);
+    this.metrics.queueDepth.set({ stage: 'schedule' }, waiting);
+    this.metrics.queueDepth.set({ stage: 'store' }, this.writer?.pendingRows ?? 0);
+    return {
+      camerasOnline: [...this.online.values()].filter(Boolean).length,
+      camerasTotal: this.cameras.length,
+      framesSampled: await sum('kuzet_frames_sampled_total'),
+      framesInferred: await sum('kuzet_frames_inferred_total'),
+      detections: await sum('kuzet_detections_total'),
+      persons: await sum('kuzet_detections_total', (l) => l.class === 'person'),
+      queueDecode,
+      queueInfer,
+      waiting,
+      dropped: await sum('kuzet_dropped_total'),
+      dbPending: this.writer?.pendingRows ?? 0,
+      dbState: this.dbState,
+      busState: this.bus ? (this.bus.isConnected ? 'up' : 'reconnecting') : 'down',
+    };
+  }
+
+  private startStatusLine(): void {
+    const tty = process.stdout.isTTY === true;
+    const everyMs = tty ? 1000 : 10_000;
+    let prev: StatusSnapshot | null = null;
+    let prevAt = Date.now();
+    this.statusTimer = setInterval(() => {
+      void this.snapshot().then((now) => {
+        const at = Date.now();
+        const line = formatStatus(now, prev ?? now, (at - prevAt) / 1000);
+        prev = now;
+        prevAt = at;
+        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+        else process.stdout.write(`${line}\n`);
+      });
+    }, everyMs);
+    this.statusTimer.unref();
+  }
+
+  /** Stops sources, drains pipelines, flushes sinks, under one deadline; then forces. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (process.stdout.isTTY) process.stdout.write('\n');
+    if (this.busRetry) clearTimeout(this.busRetry);
+    const step = async (name: string, f: () => Promise<void>) => {
+      try {
+        await f();
+      } catch (err) {
+        this.log.warn('Shutdown step failed', { step: name, error: errorMessage(err) });
+      }
+    };
+    await step('cameras', async () => {
+      await Promise.all(this.cameras.map((c) => c.stop()));
+    });
+    await step('pipelines', async () => {
+      await Promise.all([...this.schedulers.values()].map((s) => s.stop()));
+    });
+    await step('detectors', async () => {
+      await Promise.all([...this.detectors.values()].map((d) => d.close()));
+    });
+    if (this.writer) {
+      const pending = this.writer.pendingRows;
+      await step('database writer', () => this.writer!.stop());
+      this.log.info('Flushed pending rows', { rows: pending, left: this.writer.pendingRows });
+    }
+    if (this.sql) await step('database client', () => this.sql!.end({ timeout: 2 }));
+    if (this.bus) await step('nats', () => this.bus!.close());
+    for (const c of this.closers.reverse()) await step(c.name, c.close);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,103 @@
+import { YOLOX_INPUT_SIZE } from '../../detectors/yolox/model.js';
+import type { ExecutionProvider } from '../../detectors/yolox/session.js';
+import { KuzetError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Detection, Sample } from '../types.js';
+import { DecodePool, type DecodePoolOptions } from './decode-pool.js';
+import { InferPool, type InferPoolOptions } from './infer-pool.js';
+import type { DecodedFrame } from './protocol.js';
+import type { PoolStats } from './stats.js';
+
+/**
+ * Flat options mirror the `detectors[]` and `engine.pools` config sections; `decode` / `infer` give full control
+ * of each pool and win over the flat fields.
+ */
+export interface DetectorOptions {
+  modelPath?: string;
+  labelsPath?: string;
+  /** Model input side; the shipped YOLOX-Nano export is fixed at 416. */
+  inputSize?: number;
+  scoreThreshold?: number;
+  /** Class-wise NMS IoU (default 0.45). */
+  nmsIou?: number;
+  executionProviders?: ExecutionProvider[];
+  decodeThreads?: number;
+  inferThreads?: number;
+  intraOpThreads?: number;
+  /** Queue bound of each pool. */
+  maxQueue?: number;
+  log?: Logger;
+  decode?: DecodePoolOptions;
+  infer?: InferPoolOptions;
+}
+
+export interface DetectResult {
+  detections: Detection[];
+  /** Source frame size; detection boxes are in these pixels. */
+  width: number;
+  height: number;
+  decodeMs: number;
+  inferMs: number;
+}
+
+export interface DetectorStats {
+  decode: PoolStats;
+  infer: PoolStats;
+  /** Shorthands for kuzet_queue_depth{stage}. */
+  decodeQueue: number;
+  inferQueue: number;
+}
+
+/**
+ * Decode pool + inference pool behind one call. Several calls may be in flight: while one frame is in
+ * inference the next is already decoding, which is where the throughput over a sequential loop comes from.
+ * Either stage may reject with PoolQueueFullError (count as a drop) or a KuzetError (decode/model failure).
+ */
+export class Detector {
+  readonly decodePool: DecodePool;
+  readonly inferPool: InferPool;
+
+  constructor(opts: DetectorOptions = {}, log?: Logger) {
+    if (opts.inputSize !== undefined && opts.inputSize !== YOLOX_INPUT_SIZE) {
+      throw new KuzetError('KUZET_ERR_CONFIG', `detector inputSize: must be ${YOLOX_INPUT_SIZE} for the shipped YOLOX-Nano export, got ${opts.inputSize}`);
+    }
+    this.decodePool = new DecodePool({ threads: opts.decodeThreads, maxQueue: opts.maxQueue, ...opts.decode });
+    const infer: InferPoolOptions = {
+      modelPath: opts.modelPath,
+      labelsPath: opts.labelsPath,
+      scoreThreshold: opts.scoreThreshold,
+      iouThreshold: opts.nmsIou,
+      executionProviders: opts.executionProviders,
+      threads: opts.inferThreads,
+      intraOpNumThreads: opts.intraOpThreads,
+      maxQueue: opts.maxQueue,
+      ...opts.infer,
+    };
+    this.inferPool = new InferPool(infer, log ?? opts.log);
+  }
+
+  /** `sample.data` is transferred to the decode worker: the caller's buffer is detached on return. */
+  async detectSample(sample: Sample): Promise<DetectResult> {
+    return this.infer(await this.decodePool.decodeSample(sample));
+  }
+
+  async detectJpeg(data: Uint8Array): Promise<DetectResult> {
+    return this.infer(await this.decodePool.decodeJpeg(data));
+  }
+
+  stats(): DetectorStats {
+    const decode = this.decodePool.stats();
+    const infer = this.inferPool.stats();
+    return { decode, infer, decodeQueue: decode.queued, inferQueue: infer.queued };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.decodePool.close(), this.inferPool.close()]);
+  }
+
+  private async infer(frame: DecodedFrame): Promise<DetectResult> {
+    const { detections, inferMs, tensor } = await this.inferPool.infer(frame);
+    this.decodePool.recycle(tensor);
+    return { detections, width: frame.width, height: frame.height, decodeMs: frame.decodeMs, inferMs };
+  }
+}

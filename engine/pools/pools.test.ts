@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { KuzetError } from '../errors.js';
+import { repoPath } from '../paths.js';
+import type { Detection, Sample } from '../types.js';
+import type { Logger } from '../log.js';
+import { DecodePool, Detector, InferPool, PoolQueueFullError, closeInProcessDetector, createInProcessDetector, detectInProcess, type InProcessDetector } from './index.js';
+
+const testdata = (f: string) => repoPath('detectors', 'yolox', 'testdata', f);
+/** A fresh, self-owned copy each time: submitting transfers (detaches) it. */
+const load = (f: string) => new Uint8Array(readFileSync(testdata(f)));
+
+function sample(data: Uint8Array, cameraId = 'cam-1'): Sample {
+  return { schoolId: 'school-1', cameraId, codec: 'h264', captureTimeMs: Date.now(), seq: 1, data };
+}
+
+function iou(a: Detection, b: { x1: number; y1: number; x2: number; y2: number }): number {
+  const iw = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
+  const ih = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
+  const inter = iw * ih;
+  return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
+}
+
+let detector: Detector;
+let direct: InProcessDetector;
+
+before(async () => {
+  detector = new Detector({ decode: { threads: 1 }, infer: { threads: 1 } });
+  direct = await createInProcessDetector();
+});
+after(async () => {
+  await detector.close();
+  await closeInProcessDetector(direct);
+});
+
+for (const name of ['person', 'bus', 'dog']) {
+  test(`pools on ${name}.jpg give the same detections as a direct onnxruntime call`, async () => {
+    const want = await detectInProcess(direct, load(`${name}.jpg`));
+    const got = await detector.detectJpeg(load(`${name}.jpg`));
+    assert.deepEqual([got.width, got.height], [want.width, want.height]);
+    assert.equal(got.detections.length, want.detections.length);
+    assert.ok(got.detections.length > 0);
+    got.detections.forEach((d, i) => {
+      const w = want.detections[i];
+      assert.equal(d.className, w.className);
+      assert.ok(Math.abs(d.score - w.score) < 1e-4);
+      for (const k of ['x1', 'y1', 'x2', 'y2'] as const) assert.ok(Math.abs(d[k] - w[k]) <= 1, `${k}: ${d[k]} vs ${w[k]}`);
+    });
+    assert.ok(got.decodeMs > 0 && got.inferMs > 0);
+  });
+}
+
+test('an H.264 IDR access unit decodes to 640x424 and finds the reference person', async () => {
+  const data = load('person-640x424-idr.h264');
+  const res = await detector.detectSample(sample(data));
+  // Transferred to the decode worker, not cloned: the caller's buffer is detached.
+  assert.equal(data.buffer.byteLength, 0);
+  assert.equal(data.byteLength, 0);
+  assert.deepEqual([res.width, res.height], [640, 424]);
+  // Reference person 0.89 (232,235,87,277), centre form, from the JPEG.
+  const ref = { x1: 232 - 87 / 2, y1: 235 - 277 / 2, x2: 232 + 87 / 2, y2: 235 + 277 / 2 };
+  const person = res.detections.filter((d) => d.className === 'person').sort((a, b) => iou(b, ref) - iou(a, ref))[0];
+  assert.ok(person, `no person in ${JSON.stringify(res.detections)}`);
+  assert.ok(iou(person, ref) >= 0.8, `IoU ${iou(person, ref)} for ${JSON.stringify(person)}`);
+  assert.ok(person.score > 0.7);
+  for (const cls of ['dog', 'horse']) assert.ok(res.detections.some((d) => d.className === cls), `missing ${cls}`);
+});
+
+test('decode tensor comes back transferred, and is moved on into inference', async () => {
+  const pool = new DecodePool({ threads: 1 });
+  try {
+    const frame = await pool.decodeSample(sample(load('person-640x424-idr.h264')));
+    assert.equal(frame.tensor.length, 3 * 416 * 416);
+    assert.deepEqual([frame.width, frame.height, frame.scale], [640, 424, 0.65]);
+    // Planar BGR, letterboxed top-left: the bottom pad rows (276..415) are 114 in every plane.
+    const plane = 416 * 416;
+    for (const c of [0, 1, 2]) assert.equal(frame.tensor[c * plane + 300 * 416 + 10], 114);
+    const { tensor } = await detector.inferPool.infer(frame);
+    assert.equal(frame.tensor.buffer.byteLength, 0, 'tensor was cloned into the infer worker, not transferred');
+    // ...and its memory comes back from inference, ready for the decode pool to write the next frame into.
+    assert.equal(tensor.length, 3 * 416 * 416);
+    pool.recycle(tensor);
+    const next = await pool.decodeJpeg(load('dog.jpg'));
+    assert.equal(tensor.buffer.byteLength, 0, 'recycled tensor was not sent to the decode worker');
+    assert.deepEqual([next.width, next.height], [768, 576]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('corrupt bitstream and non-keyframes reject with KUZET_ERR_DECODE, and the pool keeps working', async () => {
+  const good = load('person-640x424-idr.h264');
+  const corrupt = new Uint8Array(good);
+  for (let i = 800; i < corrupt.length; i += 7) corrupt[i] ^= 0x5a;
+  const isDecodeError = (err: unknown) => err instanceof KuzetError && err.code === 'KUZET_ERR_DECODE';
+  await assert.rejects(detector.detectSample(sample(corrupt)), (err) => isDecodeError(err) && /decode/i.test((err as Error).message));
+  await assert.rejects(detector.detectSample(sample(new Uint8Array(4096).fill(0xa5))), (err) => isDecodeError(err) && /keyframe/.test((err as Error).message));
+  // Parameter sets without the IDR slice: refused before decoding.
+  const idrAt = Buffer.from(good).indexOf(Buffer.from([0, 0, 1, 0x65]));
+  await assert.rejects(detector.detectSample(sample(good.slice(0, idrAt))), isDecodeError);
+  await assert.rejects(detector.detectJpeg(new Uint8Array(2000).fill(0xff)), isDecodeError);
+  const after = await detector.detectSample(sample(good));
+  assert.deepEqual([after.width, after.height], [640, 424]);
+  assert.ok(after.detections.some((d) => d.className === 'person'));
+});
+
+test('a full decode queue rejects with PoolQueueFullError (a counted drop), not a hang', async () => {
+  const pool = new DecodePool({ threads: 1, maxQueue: 1 });
+  try {
+    const jpeg = readFileSync(testdata('person.jpg'));
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => pool.decodeJpeg(new Uint8Array(jpeg))));
+    const full = results.filter((r) => r.status === 'rejected' && r.reason instanceof PoolQueueFullError);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    assert.ok(full.length >= 1, JSON.stringify(results.map((r) => r.status)));
+    assert.ok(ok.length >= 1);
+    assert.equal(full.length + ok.length, results.length);
+    assert.equal((full[0] as PromiseRejectedResult).reason.reason, 'queue_full');
+  } finally {
+    await pool.close();
+  }
+});
+
+test("executionProviders ['cuda','cpu'] falls back to CPU with at most one warning", async () => {
+  const warnings: string[] = [];
+  const log: Logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (msg) => void warnings.push(msg),
+    error: () => {},
+    child: () => log,
+  };
+  const decode = new DecodePool();
+  const infer = new InferPool({ executionProviders: ['cuda', 'cpu'], threads: 1 }, log);
+  try {
+    for (let i = 0; i < 2; i++) {
+      const { detections } = await infer.infer(await decode.decodeJpeg(load('person.jpg')));
+      assert.ok(detections.some((d) => d.className === 'person'));
+    }
+    // No CUDA libraries on CPU hosts: exactly one warning; on a GPU host, none.
+    assert.ok(warnings.length <= 1, JSON.stringify(warnings));
+  } finally {
+    await Promise.all([decode.close(), infer.close()]);
+  }
+});
+
+test('Detector takes the flat config shape, validates inputSize and reports queue depths', () => {
+  assert.throws(() => new Detector({ inputSize: 640 }), (err) => err instanceof KuzetError && err.code === 'KUZET_ERR_CONFIG');
+  const st = detector.stats();
+  assert.equal(st.decodeQueue, st.decode.queued);
+  assert.equal(st.inferQueue, st.infer.queued);
+  assert.deepEqual([st.decode.threads, st.infer.threads], [1, 1]);
+});

@@ -1,0 +1,68 @@
+/**
+ * Messages between the pools and their workers. Failures travel as plain reply objects rather than thrown
+ * errors: structured clone drops the `code` of a KuzetError, and a reply can never take a worker down.
+ */
+import type { ErrorCode } from '../errors.js';
+import type { Detection, VideoCodec } from '../types.js';
+import type { ResizeKernel } from '../../detectors/jpeg-letterbox.js';
+import type { ExecutionProvider } from '../../detectors/yolox/session.js';
+
+export type DecodeTask = (
+  | { kind: 'video'; codec: VideoCodec; /** schoolId/cameraId: the decoder cache key. */ stream: string; data: Uint8Array }
+  | { kind: 'image'; data: Uint8Array }
+) & {
+  /** A used tensor handed back for the worker to write into, so steady state allocates no 2 MB buffers. */
+  out: Float32Array | null;
+};
+
+export interface DecodedFrame {
+  /** Planar BGR float32 [1,3,416,416], letterboxed top-left, pad 114; transferred, not copied. */
+  tensor: Float32Array;
+  /** Source frame size. */
+  width: number;
+  height: number;
+  /** Letterbox scale r: source pixels = model pixels / r. */
+  scale: number;
+  decodeMs: number;
+}
+
+export interface WorkerFailure {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+}
+
+export type DecodeReply = ({ ok: true } & DecodedFrame) | WorkerFailure;
+
+export interface DecodeWorkerData {
+  maxDecoders: number;
+  jpegKernel: ResizeKernel;
+}
+
+export interface InferTask {
+  tensor: Float32Array;
+  width: number;
+  height: number;
+  scale: number;
+}
+
+export type InferReply =
+  | {
+      ok: true;
+      detections: Detection[];
+      inferMs: number;
+      /** The input tensor, transferred back so the decode pool can reuse it. */
+      tensor: Float32Array;
+      /** Set when the requested GPU provider could not load and the worker runs on CPU: the pool warns once. */
+      fallback: string | null;
+    }
+  | WorkerFailure;
+
+export interface InferWorkerData {
+  modelPath: string;
+  labelsPath: string;
+  intraOpNumThreads: number;
+  executionProviders: ExecutionProvider[];
+  scoreThreshold: number;
+  iouThreshold: number;
+}
