@@ -40,6 +40,7 @@ export class Engine {
   private readonly closers: Closer[] = [];
   private readonly cameras: RtspCameraSource[] = [];
   private readonly online = new Map<string, boolean>();
+  private readonly lastStatus = new Map<string, CameraStatus['type']>();
   private readonly schedulers = new Map<string, FreshnessScheduler<Sample>>();
   private readonly detectors = new Map<string, Detector>();
   private bus: Bus | null = null;
@@ -51,6 +52,11 @@ export class Engine {
   private stopping = false;
   metricsPort = 0;
   databaseUrl = '';
+
+  /** The NATS server in use (a local one when none answered at the configured URL). */
+  get natsUrl(): string | null {
+    return this.bus?.url ?? null;
+  }
 
   constructor(
     private readonly cfg: KuzetConfig,
@@ -249,7 +255,7 @@ export class Engine {
           maxFps: pipeline.sampling.maxFps,
           silenceTimeoutMs: c.silenceTimeoutMs,
           reconnect: { initialMs: c.reconnectInitialMs, maxMs: c.reconnectMaxMs },
-          log: this.log.child(`camera.${school.id}.${cam.id}`),
+          log: this.log.child('camera'),
           onSample: (s) => {
             this.metrics.framesSampled.inc({ school: school.id });
             scheduler.submit(key, s);
@@ -263,15 +269,20 @@ export class Engine {
   }
 
   private onCameraStatus(key: string, s: CameraStatus): void {
-    const wasOnline = this.online.get(key) ?? false;
+    const prev = this.lastStatus.get(key);
+    // `connecting` between retries is not a state change worth a line or a message.
+    if (s.type !== 'camera-connecting') this.lastStatus.set(key, s.type);
+    const wasOnline = prev === 'camera-online';
     const isOnline = s.type === 'camera-online';
-    this.online.set(key, isOnline);
+    if (s.type === 'camera-connecting') return;
     if (wasOnline !== isOnline) {
       this.metrics.camerasOnline.inc({ school: s.schoolId }, isOnline ? 1 : -1);
       if (!isOnline) this.metrics.cameraReconnects.inc({ school: s.schoolId });
     }
+    if (prev === s.type) return; // retries of a dead camera: one line per transition, not per attempt
+    this.online.set(key, isOnline);
     if (s.type === 'camera-online') this.log.info('Camera online', { school: s.schoolId, camera: s.cameraId, codec: s.codec });
-    if (s.type === 'camera-offline')
+    if (s.type === 'camera-offline' && s.reason !== 'stopped')
       this.log.warn('Camera offline', { school: s.schoolId, camera: s.cameraId, reason: s.reason });
     this.bus?.publishCameraStatus(s);
   }

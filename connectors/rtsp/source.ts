@@ -150,7 +150,7 @@ export class RtspCameraSource {
       this.isOnline = true;
       this.offlineSince = undefined;
       this.failures = 0;
-      this.log.info('Camera online', { url: redact(this.cfg.url) });
+      this.log.debug('Camera online', { url: redact(this.cfg.url) });
       this.status({ type: 'camera-online', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now(), codec: 'h264' });
     }
     d.push(pkt);
@@ -201,7 +201,9 @@ export class RtspCameraSource {
     void c?.close();
     if (!this.running) return;
     this.failures++;
-    const level = reason === 'auth-failed' || this.isOnline ? 'warn' : 'info';
+    // The engine logs state transitions once; here only the details, so a dead camera retrying
+    // for hours does not flood the log (auth failures stay visible: they need a person).
+    const level = reason === 'auth-failed' ? 'warn' : 'debug';
     this.log[level]('Camera offline', { reason, err: errorMessage(err), url: redact(this.cfg.url), failures: this.failures });
     this.setOffline(reason);
     let delay: number;

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import postgres from 'postgres';
+import { startFleet, type Fleet } from '../bench/fleet/server.js';
+import { decodeMessage, type DetectionMessage } from '../connectors/nats/index.js';
+import { parseConfig } from './config/load.js';
+import { Engine } from './engine.js';
+import { createLogger, setLogSink } from './log.js';
+import { Metrics } from './metrics.js';
+import { repoPath } from './paths.js';
+import { matchesAll, referencePersons, waitFor } from './test/helpers.js';
+
+const detectorYaml = `
+detectors:
+  - { id: yolox-nano, type: yolox, model: detectors/yolox/yolox_nano.onnx, labels: detectors/yolox/coco_classes.txt }
+pipelines:
+  - { id: default, detector: yolox-nano, sampling: { type: keyframes, maxFps: 2 } }`;
+
+function engineYaml(opts: { cameras: Array<{ id: string; url: string }>; databaseUrl?: string }): string {
+  return `
+city: { id: test-city, name: Test City }
+engine:
+  metrics: { port: 0 }
+  nats: { url: 'nats://127.0.0.1:1', embedded: auto }
+  database: { url: '${opts.databaseUrl ?? ''}', embeddedPort: 0, embeddedDataDir: memory }
+  statusLine: false
+  camera: { reconnectInitialMs: 500, reconnectMaxMs: 2000 }
+${detectorYaml}
+schools:
+  - id: s1
+    name: Test school
+    cameras:
+${opts.cameras.map((c) => `      - { id: ${c.id}, url: '${c.url}' }`).join('\n')}
+`;
+}
+
+describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', () => {
+  let fleet: Fleet;
+  before(async () => {
+    fleet = await startFleet({
+      port: 0,
+      cameras: [
+        { path: 'person', clip: repoPath('bench/fixtures/clips/person-640x424.h264') },
+        { path: 'bus', clip: repoPath('bench/fixtures/clips/bus-810x1080.h264') },
+      ],
+      log: createLogger('fleet', 'warn'),
+    });
+  });
+  after(() => fleet.stop());
+
+  it('publishes and stores person boxes that match the reference detections (IoU ≥ 0.5)', async () => {
+    const url = (p: string) => `rtsp://127.0.0.1:${fleet.port}/${p}`;
+    const cfg = parseConfig(
+      engineYaml({ cameras: [{ id: 'cam-person', url: url('person') }, { id: 'cam-bus', url: url('bus') }] }),
+      'engine.test.yaml',
+    );
+    const engine = new Engine(cfg, { log: createLogger('engine', 'warn'), metrics: new Metrics(false) });
+    await engine.start();
+    try {
+      assert.ok(engine.natsUrl, 'engine has a NATS connection');
+      const { connect } = await import('nats');
+      const nc = await connect({ servers: engine.natsUrl });
+      const seen = { 'cam-person': false, 'cam-bus': false };
+      const sub = nc.subscribe('kuzet.det.s1.>');
+      const natsOk = (async () => {
+        for await (const m of sub) {
+          const msg = decodeMessage<DetectionMessage>(m.data);
+          const boxes = msg.detections.filter((d) => d.class === 'person').map((d) => d.box);
+          if (msg.camera === 'cam-person' && m.subject === 'kuzet.det.s1.cam-person') {
+            assert.equal(msg.width, 640);
+            assert.equal(msg.height, 424);
+            if (matchesAll(referencePersons.person, boxes)) seen['cam-person'] = true;
+          }
+          if (msg.camera === 'cam-bus' && matchesAll(referencePersons.bus, boxes)) seen['cam-bus'] = true;
+          if (seen['cam-person'] && seen['cam-bus']) return true;
+        }
+        return false;
+      })();
+      const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 60_000).unref());
+      assert.equal(await Promise.race([natsOk, timeout]), true, `matching detections on NATS: ${JSON.stringify(seen)}`);
+      sub.unsubscribe();
+      await nc.close();
+
+      // A second client on the embedded database while the engine writes (the multiplexer's job).
+      const sql = postgres(engine.databaseUrl, { max: 1, onnotice: () => {} });
+      try {
+        for (const [camera, refs] of [
+          ['cam-person', referencePersons.person],
+          ['cam-bus', referencePersons.bus],
+        ] as const) {
+          await waitFor(`person rows of ${camera} in detections`, 20_000, async () => {
+            const rows = await sql<{ frame_seq: string; box: number[] }[]>`
+              select frame_seq, box from detections where camera_id = ${camera} and class = 'person'`;
+            const byFrame = new Map<string, number[][]>();
+            for (const r of rows) byFrame.set(r.frame_seq, [...(byFrame.get(r.frame_seq) ?? []), r.box.map(Number)]);
+            return [...byFrame.values()].some((boxes) => matchesAll(refs, boxes)) ? true : undefined;
+          });
+        }
+        const [{ hyper }] = await sql<{ hyper: boolean }[]>`
+          select exists(select 1 from timescaledb_information.hypertables where hypertable_name = 'detections') as hyper`;
+        assert.equal(hyper, true, 'detections is a hypertable');
+      } finally {
+        await sql.end();
+      }
+      const metrics = await engine.metrics.registry.getSingleMetricAsString('kuzet_detections_total');
+      assert.match(metrics, /kuzet_detections_total\{class="person"\} [1-9]/);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('keeps running the cameras it can when a camera and the database are unreachable', async () => {
+    const lines: string[] = [];
+    const prev = setLogSink((l) => lines.push(l));
+    const cfg = parseConfig(
+      engineYaml({
+        cameras: [
+          { id: 'cam-dead', url: 'rtsp://127.0.0.1:1/nothing' },
+          { id: 'cam-person', url: `rtsp://127.0.0.1:${fleet.port}/person` },
+        ],
+        databaseUrl: 'postgres://postgres@127.0.0.1:1/kuzet',
+      }),
+      'engine.test.yaml',
+    );
+    const engine = new Engine(cfg, { log: createLogger('engine', 'info'), metrics: new Metrics(false) });
+    try {
+      await engine.start();
+      await waitFor('detections from the live camera', 60_000, async () => {
+        const m = await engine.metrics.registry.getSingleMetricAsString('kuzet_frames_inferred_total');
+        return /kuzet_frames_inferred_total\{school="s1"\} [1-9]/.test(m) ? true : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 2500)); // let the background retries happen
+    } finally {
+      await engine.stop();
+      setLogSink(prev);
+    }
+    const parsed = lines.map((l) => JSON.parse(l) as { level: string; msg: string; camera?: string; url?: string });
+    const dbDown = parsed.filter((l) => l.msg === 'Database unreachable; retrying in the background');
+    assert.equal(dbDown.length, 1, 'one clear line for the dead database, not one per retry');
+    assert.equal(dbDown[0]!.level, 'error');
+    assert.match(dbDown[0]!.url ?? '', /127\.0\.0\.1:1/);
+    const camDown = parsed.filter((l) => l.msg === 'Camera offline' && l.camera === 'cam-dead');
+    assert.ok(camDown.length >= 1, 'the dead camera is reported offline');
+    assert.equal(camDown.length, 1, 'one line for the dead camera, not one per retry');
+  });
+});
