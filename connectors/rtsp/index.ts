@@ -5,3 +5,9 @@ export { H264Depacketizer, newDepacketizerCounters, type H264AccessUnit, type De
 export { KeyframeSampler } from './sampler.js';
 export { parseSdp, resolveControl, type SdpMedia, type SessionDescription } from './sdp.js';
 export { Authenticator, basicAuthorization, digestAuthorization, digestResponse, parseChallenges, pickChallenge, credentialsFromUrl, type AuthChallenge, type DigestInput } from './auth.js';
+export { H265Depacketizer, type H265AccessUnit, type H265DepacketizerOptions } from './h265-depacketizer.js';
+export { UnsupportedCodecError, type RtspTransport } from './client.js';
+export { depacketizerFor, type Depacketizer } from './source.js';
+export { RtpReceiverStats } from './rtcp.js';
+export { parseH264Sps, parseH265Sps, type SpsInfo } from './sps.js';
+export { probeCamera, ProbeError, PROBE_EXIT_CODES, redactUrl, type ProbeOptions, type ProbeResult, type ProbeFailureKind } from './probe.js';

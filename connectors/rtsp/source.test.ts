@@ -165,3 +165,20 @@ test('unreachable camera: offline with a reason, retries with backoff, never thr
   assert.ok(off.every((s) => s.type === 'camera-offline' && s.since === off[0].at), 'since stays the first failure');
   await r.source.stop();
 });
+
+test("transport 'auto' against the fleet (TCP only): UDP refused with 461, falls back to TCP, samples flow", async () => {
+  const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip: CLIP }], log });
+  const r = recorder(fleet.urls[0], { transport: 'auto', rtcpIntervalMs: 200 });
+  sources.push(r.source);
+  try {
+    r.source.start();
+    await waitFor('a sample over the TCP fallback', () => r.samples.length >= 1, 4000);
+    assert.equal(r.samples[0].codec, 'h264');
+    assert.equal(r.source.counters.reconnects, 0, 'the fallback happens inside one connection attempt');
+    await new Promise((res) => setTimeout(res, 500));
+  } finally {
+    await r.source.stop();
+    await fleet.stop();
+  }
+  assert.ok(r.source.counters.rtcpReportsSent >= 1, 'receiver reports sent on interleaved channel 1');
+});

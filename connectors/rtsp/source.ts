@@ -7,9 +7,10 @@
  */
 import { errorMessage, KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
-import type { CameraStatus, Sample } from '../../engine/types.js';
-import { RtspClient, RtspStatusError } from './client.js';
+import type { CameraStatus, Sample, VideoCodec } from '../../engine/types.js';
+import { RtspClient, RtspStatusError, type RtspSessionInfo, type RtspTransport } from './client.js';
 import { H264Depacketizer, newDepacketizerCounters, type DepacketizerCounters, type H264AccessUnit } from './h264-depacketizer.js';
+import { H265Depacketizer } from './h265-depacketizer.js';
 import { KeyframeSampler } from './sampler.js';
 
 export interface RtspCameraSourceConfig {
@@ -34,11 +35,40 @@ export interface RtspCameraSourceConfig {
   silenceTimeoutMs?: number;
   /** Connect and per-request timeout (default 10 000). */
   requestTimeoutMs?: number;
+  /** RTP transport (default 'tcp'): 'auto' tries UDP and falls back to TCP interleaved. */
+  transport?: RtspTransport;
+  /** RTCP receiver report period (default 5000; 0 = none). */
+  rtcpIntervalMs?: number;
+}
+
+/** What both depacketizers offer the source. */
+export interface Depacketizer {
+  push(pkt: Uint8Array): void;
+  readonly currentSps: Uint8Array | undefined;
+}
+
+/** Builds the depacketizer for the session's codec (from the SDP rtpmap). */
+export function depacketizerFor(
+  info: Pick<RtspSessionInfo, 'video'>,
+  wantNext: (keyframe: boolean, rtpTimestamp: number) => boolean,
+  onAccessUnit: (au: H264AccessUnit) => void,
+  counters?: DepacketizerCounters,
+): Depacketizer {
+  const v = info.video;
+  if (v.codec === 'h265') {
+    const maxDonDiff = Number(v.fmtp['sprop-max-don-diff'] ?? 0) || 0;
+    return new H265Depacketizer({ payloadType: v.payloadType, parameterSets: v.parameterSets, maxDonDiff, wantNext, onAccessUnit, counters });
+  }
+  return new H264Depacketizer({ payloadType: v.payloadType, parameterSets: v.parameterSets, wantNext, onAccessUnit, counters });
 }
 
 export interface RtspSourceCounters extends DepacketizerCounters {
   /** Connection attempts after the first. */
   reconnects: number;
+  /** RTCP receiver reports sent, over all sessions. */
+  rtcpReportsSent: number;
+  /** RTCP sender reports received, over all sessions. */
+  rtcpSenderReports: number;
 }
 
 /** Short, bounded-cardinality reasons for camera-offline (details go to the log). */
@@ -52,7 +82,7 @@ function reasonOf(err: unknown): OfflineReason {
 }
 
 export class RtspCameraSource {
-  readonly counters: RtspSourceCounters = { ...newDepacketizerCounters(), reconnects: 0 };
+  readonly counters: RtspSourceCounters = { ...newDepacketizerCounters(), reconnects: 0, rtcpReportsSent: 0, rtcpSenderReports: 0 };
   private readonly log: Logger;
   private readonly sampler: KeyframeSampler;
   private readonly initialMs: number;
@@ -65,7 +95,9 @@ export class RtspCameraSource {
   /** Consecutive failures since the last time media flowed; drives the backoff. */
   private failures = 0;
   private client: RtspClient | undefined;
-  private depacketizer: H264Depacketizer | undefined;
+  private depacketizer: Depacketizer | undefined;
+  private codec: VideoCodec = 'h264';
+  private rtcpSeen = { sent: 0, srs: 0 };
   private isOnline = false;
   private offlineSince: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -100,6 +132,7 @@ export class RtspCameraSource {
     const c = this.client;
     this.client = undefined;
     this.depacketizer = undefined;
+    if (c) this.syncRtcpCounters(c);
     await c?.close();
     this.setOffline('stopped');
   }
@@ -115,6 +148,19 @@ export class RtspCameraSource {
       pass: this.cfg.pass,
       log: this.log,
       requestTimeoutMs: this.cfg.requestTimeoutMs,
+      transport: this.cfg.transport,
+      rtcpIntervalMs: this.cfg.rtcpIntervalMs,
+      onReady: (info) => {
+        if (this.client !== client) return;
+        this.codec = info.video.codec ?? 'h264';
+        this.rtcpSeen = { sent: 0, srs: 0 };
+        this.depacketizer = depacketizerFor(
+          info,
+          (keyframe, ts) => this.sampler.want(keyframe, ts),
+          (au) => this.emit(au),
+          this.counters,
+        );
+      },
       onRtp: (pkt) => this.onRtp(pkt),
       onClose: (err) => {
         if (this.client === client) this.drop(err ?? new KuzetError('KUZET_ERR_CAMERA', 'connection closed'), 'connection-closed');
@@ -127,14 +173,7 @@ export class RtspCameraSource {
           void client.close();
           return;
         }
-        this.depacketizer = new H264Depacketizer({
-          payloadType: info.video.payloadType,
-          parameterSets: info.video.parameterSets,
-          wantNext: (keyframe, ts) => this.sampler.want(keyframe, ts),
-          onAccessUnit: (au) => this.emit(au),
-          counters: this.counters,
-        });
-        this.log.debug('Playing', { url: info.url, session: info.sessionId, timeoutS: info.timeoutS });
+        this.log.debug('Playing', { url: info.url, session: info.sessionId, timeoutS: info.timeoutS, codec: this.codec, transport: info.transport });
         this.armWatchdog(client);
       },
       (err: unknown) => {
@@ -151,7 +190,7 @@ export class RtspCameraSource {
       this.offlineSince = undefined;
       this.failures = 0;
       this.log.debug('Camera online', { url: redact(this.cfg.url) });
-      this.status({ type: 'camera-online', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now(), codec: 'h264' });
+      this.status({ type: 'camera-online', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now(), codec: this.codec });
     }
     d.push(pkt);
   }
@@ -161,7 +200,7 @@ export class RtspCameraSource {
     const sample: Sample = {
       schoolId: this.cfg.schoolId,
       cameraId: this.cfg.cameraId,
-      codec: 'h264',
+      codec: this.codec,
       captureTimeMs: Date.now(),
       seq: this.seq++,
       data: au.data,
@@ -182,6 +221,7 @@ export class RtspCameraSource {
       () => {
         if (this.client !== client) return;
         const now = Date.now();
+        this.syncRtcpCounters(client);
         if (this.counters.packets !== seen) {
           seen = this.counters.packets;
           progressAt = now;
@@ -193,8 +233,20 @@ export class RtspCameraSource {
     );
   }
 
+  private syncRtcpCounters(client: RtspClient): void {
+    const st = client.stats;
+    const sent = st.reportsSent;
+    const srs = st.senderReports;
+    // Stats restart with each session (and an 'auto' fallback); only the increase is added.
+    if (sent < this.rtcpSeen.sent || srs < this.rtcpSeen.srs) this.rtcpSeen = { sent: 0, srs: 0 };
+    this.counters.rtcpReportsSent += sent - this.rtcpSeen.sent;
+    this.counters.rtcpSenderReports += srs - this.rtcpSeen.srs;
+    this.rtcpSeen = { sent, srs };
+  }
+
   private drop(err: unknown, reason: OfflineReason): void {
     const c = this.client;
+    if (c) this.syncRtcpCounters(c);
     this.client = undefined;
     this.depacketizer = undefined;
     clearInterval(this.watchdog);
