@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { startFleet, type Fleet } from '../bench/fleet/server.js';
@@ -142,5 +144,57 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
     const camDown = parsed.filter((l) => l.msg === 'Camera offline' && l.camera === 'cam-dead');
     assert.ok(camDown.length >= 1, 'the dead camera is reported offline');
     assert.equal(camDown.length, 1, 'one line for the dead camera, not one per retry');
+  });
+
+  it('analyses HTTP snapshot cameras and applies sampling boosts requested on NATS', async () => {
+    const jpeg = readFileSync(repoPath('bench/fixtures/images/person.jpg'));
+    let requests = 0;
+    const http = createServer((_req, res) => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length });
+      res.end(jpeg);
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    const port = (http.address() as { port: number }).port;
+    const cfg = parseConfig(
+      engineYaml({
+        cameras: [
+          { id: 'snap', url: `http://127.0.0.1:${port}/snapshot.jpg` },
+          { id: 'cam-person', url: `rtsp://127.0.0.1:${fleet.port}/person` },
+        ],
+      }),
+      'engine.test.yaml',
+    );
+    const engine = new Engine(cfg, { log: createLogger('engine', 'warn'), metrics: new Metrics(false) });
+    await engine.start();
+    try {
+      const { connect, JSONCodec } = await import('nats');
+      const nc = await connect({ servers: engine.natsUrl! });
+      const sub = nc.subscribe('kuzet.det.s1.snap');
+      let matched = false;
+      for await (const m of sub) {
+        const msg = decodeMessage<DetectionMessage>(m.data);
+        const boxes = msg.detections.filter((d) => d.class === 'person').map((d) => d.box);
+        if (msg.width === 640 && matchesAll(referencePersons.person, boxes)) {
+          matched = true;
+          break;
+        }
+      }
+      assert.equal(matched, true);
+      assert.ok(requests >= 1);
+      const jc = JSONCodec<{ ok: boolean; cameras?: number; error?: string }>();
+      const ok = jc.decode((await nc.request('kuzet.ctl.boost.s1.*', new TextEncoder().encode('{"secs":10}'), { timeout: 5000 })).data);
+      assert.equal(ok.ok, false, 'unknown fields are refused');
+      const applied = jc.decode(
+        (await nc.request('kuzet.ctl.boost.s1.*', new TextEncoder().encode('{"fps":5,"seconds":10}'), { timeout: 5000 })).data,
+      );
+      assert.deepEqual(applied, { ok: true, cameras: 2 });
+      const none = jc.decode((await nc.request('kuzet.ctl.boost.s1.nope', new Uint8Array(), { timeout: 5000 })).data);
+      assert.equal(none.ok, false);
+      await nc.close();
+    } finally {
+      await engine.stop();
+      await new Promise<void>((r) => http.close(() => r()));
+    }
   });
 });

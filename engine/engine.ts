@@ -2,8 +2,11 @@ import { isAbsolute } from 'node:path';
 import type { Sql } from 'postgres';
 import { startFleet } from '../bench/fleet/server.js';
 import { Bus } from '../connectors/nats/index.js';
+import { HttpSnapshotSource } from '../connectors/http-snapshot/index.js';
 import { RtspCameraSource } from '../connectors/rtsp/index.js';
 import { connectTimescale, DetectionWriter, migrate, startEmbeddedTimescale } from '../connectors/timescale/index.js';
+import { BoostController } from './boost.js';
+import { CameraHealth, cameraKey, type CameraCounters } from './camera-health.js';
 import type { KuzetConfig } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
@@ -16,6 +19,14 @@ import { formatStatus, type StatusSnapshot } from './status-line.js';
 import type { CameraStatus, FrameDetections, Sample } from './types.js';
 
 type Closer = { name: string; close: () => Promise<void> };
+
+/** What the engine needs of any camera source (RTSP or HTTP snapshot). */
+interface CameraSource {
+  start(): void;
+  stop(): Promise<void>;
+  boost(fps: number, durationMs: number): void;
+  readonly counters: CameraCounters;
+}
 
 export interface EngineOptions {
   log: Logger;
@@ -38,7 +49,10 @@ export class Engine {
   readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly closers: Closer[] = [];
-  private readonly cameras: RtspCameraSource[] = [];
+  private readonly cameras: Array<{ key: string; schoolId: string; cameraId: string; source: CameraSource }> = [];
+  private health: CameraHealth | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private boost: BoostController | null = null;
   private readonly online = new Map<string, boolean>();
   private readonly lastStatus = new Map<string, CameraStatus['type']>();
   private readonly schedulers = new Map<string, FreshnessScheduler<Sample>>();
@@ -164,6 +178,15 @@ export class Engine {
         log,
         metrics: this.metrics,
       });
+      if (this.cfg.engine.boost.enabled) {
+        this.boost = new BoostController({
+          nc: this.bus.nc,
+          lookup: (school, camera) => this.boostTargets(school, camera),
+          log: this.log,
+          registry: this.metrics.registry,
+        });
+        this.boost.start();
+      }
     } catch (err) {
       log.error('NATS unavailable; detections are counted as dropped until it is reachable', {
         url: n.url,
@@ -209,7 +232,7 @@ export class Engine {
   private async analyse(detector: Detector, sample: Sample): Promise<void> {
     const { schoolId, cameraId, seq, captureTimeMs } = sample;
     try {
-      const r = await detector.detectSample(sample);
+      const r = sample.codec === 'jpeg' ? await detector.detectJpeg(sample.data) : await detector.detectSample(sample);
       this.metrics.framesInferred.inc({ school: schoolId });
       this.metrics.stageSeconds.observe({ stage: 'decode' }, r.decodeMs / 1000);
       this.metrics.stageSeconds.observe({ stage: 'infer' }, r.inferMs / 1000);
@@ -238,6 +261,19 @@ export class Engine {
 
   private startCameras(): void {
     const c = this.cfg.engine.camera;
+    const h = this.cfg.engine.health;
+    this.health = new CameraHealth(this.metrics.registry, {
+      windowMs: h.windowMs,
+      maxLossRatio: h.maxLossRatio,
+      minFpsRatio: h.minFpsRatio,
+      maxSampleAgeIntervals: h.maxSampleAgeIntervals,
+      onTransition: (t) => {
+        if (t.type === 'camera-degraded')
+          this.log.warn('Camera degraded', { school: t.schoolId, camera: t.cameraId, reasons: t.reasons.join(',') });
+        else this.log.info('Camera recovered', { school: t.schoolId, camera: t.cameraId });
+        this.bus?.publishCameraEvent(t.schoolId, t.cameraId, t);
+      },
+    });
     for (const school of this.cfg.schools) {
       const enabled = school.cameras.filter((cam) => cam.enabled);
       this.metrics.camerasConfigured.set({ school: school.id }, enabled.length);
@@ -245,27 +281,74 @@ export class Engine {
       for (const cam of enabled) {
         const pipeline = this.cfg.pipelines.find((p) => p.id === cam.pipeline)!;
         const scheduler = this.schedulers.get(pipeline.detector)!;
-        const key = `${school.id}/${cam.id}`;
-        const source = new RtspCameraSource({
+        const key = cameraKey(school.id, cam.id);
+        const user = cam.credentials ? process.env[cam.credentials.userEnv] : undefined;
+        const pass = cam.credentials ? process.env[cam.credentials.passEnv] : undefined;
+        if (cam.credentials && (user === undefined || pass === undefined))
+          this.log.warn('Camera credentials not set in the environment', {
+            school: school.id,
+            camera: cam.id,
+            userEnv: cam.credentials.userEnv,
+            passEnv: cam.credentials.passEnv,
+          });
+        const onSample = (s: Sample) => {
+          this.metrics.framesSampled.inc({ school: school.id });
+          this.health?.onSample(key, Date.now());
+          scheduler.submit(key, s);
+        };
+        const common = {
           schoolId: school.id,
           cameraId: cam.id,
           url: cam.url,
-          user: cam.credentials ? process.env[cam.credentials.userEnv] : undefined,
-          pass: cam.credentials ? process.env[cam.credentials.passEnv] : undefined,
-          maxFps: pipeline.sampling.maxFps,
-          silenceTimeoutMs: c.silenceTimeoutMs,
+          user,
+          pass,
           reconnect: { initialMs: c.reconnectInitialMs, maxMs: c.reconnectMaxMs },
           log: this.log.child('camera'),
-          onSample: (s) => {
-            this.metrics.framesSampled.inc({ school: school.id });
-            scheduler.submit(key, s);
-          },
-          onStatus: (s) => this.onCameraStatus(key, s),
-        });
-        this.cameras.push(source);
+          onStatus: (s: CameraStatus) => this.onCameraStatus(key, s),
+        };
+        let source: CameraSource;
+        let intervalMs: number;
+        if (cam.url.startsWith('rtsp://')) {
+          source = new RtspCameraSource({
+            ...common,
+            sampling: pipeline.sampling,
+            transport: cam.transport,
+            silenceTimeoutMs: c.silenceTimeoutMs,
+            onSample,
+          });
+          // Keyframes only: the GOP may space samples wider than the policy asks, hence the floor.
+          intervalMs = Math.max(
+            5000,
+            pipeline.sampling.type === 'keyframes' ? 1000 / pipeline.sampling.maxFps : pipeline.sampling.everySeconds * 1000,
+          );
+        } else {
+          const snap = cam.snapshot ?? { everySeconds: 1, timeoutMs: 5000, maxBytes: 8 * 1024 * 1024 };
+          source = new HttpSnapshotSource({
+            ...common,
+            everySeconds: snap.everySeconds,
+            timeoutMs: snap.timeoutMs,
+            maxBytes: snap.maxBytes,
+            onJpeg: (j) => onSample({ ...j, codec: 'jpeg' }),
+          });
+          intervalMs = snap.everySeconds * 1000;
+        }
+        this.health.register({ schoolId: school.id, cameraId: cam.id, expectedFps: cam.expectedFps, sampleIntervalMs: intervalMs });
+        this.cameras.push({ key, schoolId: school.id, cameraId: cam.id, source });
         source.start();
       }
     }
+    this.healthTimer = setInterval(() => {
+      const now = Date.now();
+      for (const cam of this.cameras) this.health?.update(cam.key, cam.source.counters, now);
+    }, h.updateIntervalMs);
+    this.healthTimer.unref();
+  }
+
+  /** Cameras a boost request names: one camera, or every camera of a school with `*`. */
+  private boostTargets(schoolId: string, cameraId: string): CameraSource[] {
+    return this.cameras
+      .filter((c) => c.schoolId === schoolId && (cameraId === '*' || c.cameraId === cameraId))
+      .map((c) => c.source);
   }
 
   private onCameraStatus(key: string, s: CameraStatus): void {
@@ -275,6 +358,7 @@ export class Engine {
     const wasOnline = prev === 'camera-online';
     const isOnline = s.type === 'camera-online';
     if (s.type === 'camera-connecting') return;
+    this.health?.onStatus(s);
     if (wasOnline !== isOnline) {
       this.metrics.camerasOnline.inc({ school: s.schoolId }, isOnline ? 1 : -1);
       if (!isOnline) this.metrics.cameraReconnects.inc({ school: s.schoolId });
@@ -358,7 +442,9 @@ export class Engine {
       }
     };
     await step('cameras', async () => {
-      await Promise.all(this.cameras.map((c) => c.stop()));
+      this.boost?.stop();
+      if (this.healthTimer) clearInterval(this.healthTimer);
+      await Promise.all(this.cameras.map((c) => c.source.stop()));
     });
     await step('pipelines', async () => {
       await Promise.all([...this.schedulers.values()].map((s) => s.stop()));

@@ -1,6 +1,7 @@
 /** Types that cross unit boundaries on the frame path. Keep them small: they travel between threads. */
 
-export type VideoCodec = 'h264' | 'h265';
+/** `jpeg`: a still from an HTTP snapshot camera; it skips the video decoder. */
+export type VideoCodec = 'h264' | 'h265' | 'jpeg';
 
 /** One sampled access unit, as it leaves a camera connector. */
 export interface Sample {
@@ -11,7 +12,7 @@ export interface Sample {
   captureTimeMs: number;
   /** Per-camera sample counter, for ordering and evidence ids. */
   seq: number;
-  /** Annex B byte stream of one keyframe access unit, parameter sets (SPS/PPS[/VPS]) included. */
+  /** Annex B byte stream of one keyframe access unit, parameter sets (SPS/PPS[/VPS]) included; or a JPEG. */
   data: Uint8Array;
 }
 

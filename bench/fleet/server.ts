@@ -1,10 +1,15 @@
 /**
- * A fleet of virtual RTSP cameras in one process: each camera path loops an H.264 clip as RTP over
- * TCP interleaved, paced in real time. Used for demos, benchmarks and the connector's end-to-end
- * tests without ffmpeg at runtime.
+ * A fleet of virtual RTSP cameras in one process: each camera path loops an H.264 or H.265 clip as
+ * RTP over TCP interleaved, paced in real time. Used for demos, benchmarks and the connector's
+ * end-to-end tests without ffmpeg at runtime.
  *
  * Scale: the clip is parsed and packetized once and shared; one timer drives every session; a
  * slow reader loses whole GOPs (counted) instead of growing this process's memory.
+ *
+ * Faults (per camera, at start in `FleetCamera.faults` or at runtime with `setFaults`): `drop`
+ * (connections closed now and while set), `stall` (socket and RTSP stay up, media stops),
+ * `corrupt` (bytes flipped in a fraction of RTP payloads, and/or packets lost with their sequence
+ * numbers consumed). The fault-free path costs one property read per frame.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,16 +17,41 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
-import { accessUnits, splitNalUnits } from './annexb.js';
-import { packetizeNal } from './rtp-packetizer.js';
+import { accessUnits, accessUnitsH265, h265Type, splitNalUnits, type ClipCodec } from './annexb.js';
+import { packetizeNal, packetizeNalH265 } from './rtp-packetizer.js';
+
+export interface FleetCredentials {
+  user: string;
+  pass: string;
+}
+
+export interface CameraFaults {
+  /** Close this camera's connections now, and any new one as soon as it names the camera, while set. */
+  drop?: boolean;
+  /** Stop sending media but keep the socket and RTSP session up; on release the stream resumes at a keyframe. */
+  stall?: boolean;
+  corrupt?: {
+    /** Fraction (0..1) of RTP packets whose payload gets one byte flipped (past the NAL/FU headers, so framing survives and the damage is in slice data). */
+    payloadFraction?: number;
+    /** Fraction (0..1) of RTP packets not sent although their sequence number is used (network loss). */
+    seqSkipFraction?: number;
+  };
+}
 
 export interface FleetCamera {
   /** URL path of the camera, e.g. 'cam01'. */
   path: string;
-  /** Annex B .h264 file. */
+  /** Annex B elementary stream: .h264, or .h265/.hevc (or say so in `codec`). */
   clip: string;
+  /** Default from the clip's extension. */
+  codec?: ClipCodec;
   /** Frames per second of the clip (default 25). */
   fps?: number;
+  /** Overrides the fleet's credentials for this camera; null = this camera needs none. */
+  credentials?: FleetCredentials | null;
+  /** Shifts this camera's position in its clip, in frames, so that cameras sharing a clip do not send keyframes in the same tick (default 0). */
+  startFrame?: number;
+  faults?: CameraFaults;
 }
 
 export interface FleetOptions {
@@ -29,13 +59,21 @@ export interface FleetOptions {
   /** 0 = a free port. */
   port?: number;
   cameras: FleetCamera[];
-  /** When set, DESCRIBE/SETUP/PLAY need Basic auth. */
-  credentials?: { user: string; pass: string };
+  /** When set, DESCRIBE/SETUP/PLAY need Basic auth (per camera: `FleetCamera.credentials`). */
+  credentials?: FleetCredentials;
   log?: Logger;
   /** Announced in the Session header; sessions without a request for this long are dropped (default 60). */
   sessionTimeoutS?: number;
   /** Per-socket send buffer cap; above it frames are skipped until the next keyframe (default 1 MiB). */
   maxBufferedBytes?: number;
+  /**
+   * Where a new PLAY starts. 'keyframe' (default): at the keyframe before the camera's live
+   * position, so the first picture comes at once (a camera with a GOP cache); keyframes then fall
+   * at PLAY time + k × GOP. 'live': at the next keyframe after the live position, so each camera's
+   * keyframes keep their own phase (set by `startFrame`) whenever clients connect; benchmarks use
+   * this to spread keyframes of cameras that connect together.
+   */
+  joinAt?: 'keyframe' | 'live';
 }
 
 export interface FleetStats {
@@ -45,14 +83,26 @@ export interface FleetStats {
   /** Frames not sent because a socket was backed up (and the rest of their GOP). */
   framesSkipped: number;
   bytesSent: number;
+  /** Frames not sent because their camera was stalled. */
+  framesStalled: number;
+  /** RTP packets sent with a flipped payload byte. */
+  packetsCorrupted: number;
+  /** RTP packets withheld (sequence number skipped). */
+  packetsSkipped: number;
+  /** Connections closed by the drop fault. */
+  dropped: number;
 }
 
 export interface Fleet {
   port: number;
   urls: string[];
   stop(): Promise<void>;
-  /** Drops every connection of that camera (fault injection). */
+  /** Drops every connection of that camera (fault injection, once; see `setFaults` for a lasting drop). */
   kill(path: string): void;
+  /** Replaces the camera's fault switches; `{}` clears them. Throws for an unknown path. */
+  setFaults(path: string, faults: CameraFaults): void;
+  /** Replaces the camera's credentials (undefined = back to the fleet's, null = none). */
+  setCredentials(path: string, credentials: FleetCredentials | null | undefined): void;
   stats(): FleetStats;
 }
 
@@ -67,6 +117,7 @@ interface PreparedClip {
   aus: PreparedAu[];
   /** For each unit index, the index of the keyframe at or before it. */
   prevKey: number[];
+  codec: ClipCodec;
   fmtp: string;
 }
 
@@ -74,6 +125,10 @@ interface Camera {
   path: string;
   clip: PreparedClip;
   fps: number;
+  startFrame: number;
+  faults: CameraFaults;
+  /** Expected Authorization header; undefined = open. */
+  auth: string | undefined;
 }
 
 interface Session {
@@ -101,29 +156,30 @@ interface Conn {
 
 const TICK_MS = 5;
 
-function prepareClip(file: string): PreparedClip {
+function codecOfClip(file: string, codec: ClipCodec | undefined): ClipCodec {
+  if (codec) return codec;
+  return /\.(h265|hevc|265)$/i.test(file) ? 'h265' : 'h264';
+}
+
+function prepareClip(file: string, codec: ClipCodec): PreparedClip {
   let data: Buffer;
   try {
     data = readFileSync(file);
   } catch (err) {
     throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: cannot read ${file}`, { cause: err });
   }
-  const units = accessUnits(splitNalUnits(data));
+  const h265 = codec === 'h265';
+  const units = h265 ? accessUnitsH265(splitNalUnits(data)) : accessUnits(splitNalUnits(data));
   const firstKey = units.findIndex((u) => u.keyframe);
-  if (firstKey < 0) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no IDR frame (encode with a fixed GOP)`);
+  if (firstKey < 0) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no ${h265 ? 'IRAP' : 'IDR'} frame (encode with a fixed GOP)`);
   // Start the loop at the first keyframe so that every lap begins decodable.
   const loop = units.slice(firstKey);
-  let sps: Buffer | undefined;
-  let pps: Buffer | undefined;
-  for (const u of loop) {
-    for (const n of u.nalus) {
-      if ((n[0] & 0x1f) === 7) sps ??= n;
-      if ((n[0] & 0x1f) === 8) pps ??= n;
-    }
-  }
-  if (!sps || !pps) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no SPS/PPS`);
+  const typeOf = h265 ? h265Type : (n: Buffer) => n[0] & 0x1f;
+  const first = new Map<number, Buffer>();
+  for (const u of loop) for (const n of u.nalus) if (!first.has(typeOf(n))) first.set(typeOf(n), n);
+  const aud = h265 ? 35 : 9;
   const aus: PreparedAu[] = loop.map((u) => {
-    const payloads = u.nalus.filter((n) => (n[0] & 0x1f) !== 9).flatMap((n) => packetizeNal(n));
+    const payloads = u.nalus.filter((n) => typeOf(n) !== aud).flatMap((n) => (h265 ? packetizeNalH265(n) : packetizeNal(n)));
     return { payloads, keyframe: u.keyframe, wireSize: payloads.reduce((s, p) => s + 16 + p.length, 0) };
   });
   const prevKey: number[] = [];
@@ -132,10 +188,31 @@ function prepareClip(file: string): PreparedClip {
     if (u.keyframe) k = i;
     prevKey.push(k);
   });
-  const fmtp =
-    `packetization-mode=1;profile-level-id=${sps.subarray(1, 4).toString('hex')};` +
-    `sprop-parameter-sets=${sps.toString('base64')},${pps.toString('base64')}`;
-  return { aus, prevKey, fmtp };
+  let fmtp: string;
+  if (h265) {
+    const [vps, sps, pps] = [first.get(32), first.get(33), first.get(34)];
+    if (!vps || !sps || !pps) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no VPS/SPS/PPS`);
+    fmtp = `sprop-vps=${vps.toString('base64')};sprop-sps=${sps.toString('base64')};sprop-pps=${pps.toString('base64')}`;
+  } else {
+    const [sps, pps] = [first.get(7), first.get(8)];
+    if (!sps || !pps) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no SPS/PPS`);
+    fmtp =
+      `packetization-mode=1;profile-level-id=${sps.subarray(1, 4).toString('hex')};` +
+      `sprop-parameter-sets=${sps.toString('base64')},${pps.toString('base64')}`;
+  }
+  return { aus, prevKey, codec, fmtp };
+}
+
+const basic = (c: FleetCredentials) => 'Basic ' + Buffer.from(`${c.user}:${c.pass}`).toString('base64');
+
+function checkFraction(path: string, name: string, v: number | undefined): void {
+  if (v !== undefined && !(v >= 0 && v <= 1)) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${path}].faults.corrupt.${name}: must be within 0..1 (got ${v})`);
+}
+
+function validFaults(path: string, f: CameraFaults): CameraFaults {
+  checkFraction(path, 'payloadFraction', f.corrupt?.payloadFraction);
+  checkFraction(path, 'seqSkipFraction', f.corrupt?.seqSkipFraction);
+  return { ...f, corrupt: f.corrupt ? { ...f.corrupt } : undefined };
 }
 
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
@@ -145,21 +222,25 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const cap = opts.maxBufferedBytes ?? 1024 * 1024;
   const clips = new Map<string, PreparedClip>();
   const cameras = new Map<string, Camera>();
+  const fleetAuth = opts.credentials ? basic(opts.credentials) : undefined;
+  const authOf = (c: FleetCredentials | null | undefined) => (c === undefined ? fleetAuth : c === null ? undefined : basic(c));
   for (const c of opts.cameras) {
-    let clip = clips.get(c.clip);
+    const codec = codecOfClip(c.clip, c.codec);
+    let clip = clips.get(`${codec}:${c.clip}`);
     if (!clip) {
-      clip = prepareClip(c.clip);
-      clips.set(c.clip, clip);
+      clip = prepareClip(c.clip, codec);
+      clips.set(`${codec}:${c.clip}`, clip);
     }
     const fps = c.fps ?? 25;
     if (!(fps > 0)) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${c.path}].fps: must be > 0`);
-    cameras.set(c.path, { path: c.path, clip, fps });
+    const startFrame = c.startFrame ?? 0;
+    if (!Number.isInteger(startFrame) || startFrame < 0) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${c.path}].startFrame: must be an integer >= 0`);
+    cameras.set(c.path, { path: c.path, clip, fps, startFrame, faults: validFaults(c.path, c.faults ?? {}), auth: authOf(c.credentials) });
   }
-  const expectedAuth = opts.credentials ? 'Basic ' + Buffer.from(`${opts.credentials.user}:${opts.credentials.pass}`).toString('base64') : undefined;
   const started = performance.now();
   const conns = new Set<Conn>();
   const playing = new Set<Session>();
-  const stats: FleetStats = { connections: 0, sessions: 0, framesSent: 0, framesSkipped: 0, bytesSent: 0 };
+  const stats: FleetStats = { connections: 0, sessions: 0, framesSent: 0, framesSkipped: 0, bytesSent: 0, framesStalled: 0, packetsCorrupted: 0, packetsSkipped: 0, dropped: 0 };
 
   function sendFrame(s: Session): void {
     const au = s.cam.clip.aus[s.auIdx];
@@ -167,6 +248,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const ts = (s.tsBase + Math.round((s.frameNo * 90000) / s.cam.fps)) >>> 0;
     s.auIdx = (s.auIdx + 1) % s.cam.clip.aus.length;
     s.frameNo++;
+    const faults = s.cam.faults;
+    if (faults.stall) {
+      // Camera time goes on; when the stall ends the stream resumes at the next keyframe, like an encoder that restarts.
+      s.waitKey = true;
+      stats.framesStalled++;
+      return;
+    }
+    if (faults.corrupt) {
+      sendDamaged(s, au, ts, faults.corrupt);
+      return;
+    }
     if (sock.writableLength > cap || (s.waitKey && !au.keyframe)) {
       // Never queue without bound: skip, and only resume at a keyframe so the client can decode again.
       s.waitKey = true;
@@ -194,6 +286,59 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     sock.write(out);
     stats.framesSent++;
     stats.bytesSent += out.length;
+  }
+
+  /** The slow path of sendFrame, for cameras with the corrupt fault: per-packet dice. */
+  function sendDamaged(s: Session, au: PreparedAu, ts: number, corrupt: NonNullable<CameraFaults['corrupt']>): void {
+    const sock = s.conn.socket;
+    if (sock.writableLength > cap || (s.waitKey && !au.keyframe)) {
+      s.waitKey = true;
+      stats.framesSkipped++;
+      return;
+    }
+    s.waitKey = false;
+    const flip = corrupt.payloadFraction ?? 0;
+    const skip = corrupt.seqSkipFraction ?? 0;
+    // FU-A has 2 header bytes, H.265 FU 3: damage only what follows, so the stream stays parseable.
+    const headerBytes = s.cam.clip.codec === 'h265' ? 3 : 2;
+    const out = Buffer.allocUnsafe(au.wireSize);
+    let o = 0;
+    const last = au.payloads.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const p = au.payloads[i];
+      if (skip > 0 && Math.random() < skip) {
+        s.seq = (s.seq + 1) & 0xffff;
+        stats.packetsSkipped++;
+        continue;
+      }
+      out[o] = 0x24;
+      out[o + 1] = s.channel;
+      out.writeUInt16BE(12 + p.length, o + 2);
+      out[o + 4] = 0x80;
+      out[o + 5] = (i === last ? 0x80 : 0) | 96;
+      out.writeUInt16BE(s.seq, o + 6);
+      out.writeUInt32BE(ts, o + 8);
+      out.writeUInt32BE(s.ssrc, o + 12);
+      p.copy(out, o + 16);
+      if (flip > 0 && p.length > headerBytes && Math.random() < flip) {
+        out[o + 16 + headerBytes + Math.floor(Math.random() * (p.length - headerBytes))] ^= 1 + Math.floor(Math.random() * 255);
+        stats.packetsCorrupted++;
+      }
+      o += 16 + p.length;
+      s.seq = (s.seq + 1) & 0xffff;
+    }
+    if (o > 0) sock.write(out.subarray(0, o));
+    stats.framesSent++;
+    stats.bytesSent += o;
+  }
+
+  function dropCamera(path: string): void {
+    for (const c of conns) {
+      if (c.camPath === path) {
+        stats.dropped++;
+        c.socket.destroy();
+      }
+    }
   }
 
   let lastTimeoutCheck = 0;
@@ -245,6 +390,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     }
     const camPath = pathname.split('/').filter((p) => p.length > 0)[0] ?? '';
     const cam = cameras.get(camPath);
+    if (cam?.faults.drop) {
+      stats.dropped++;
+      c.socket.destroy();
+      return;
+    }
     if (method === 'OPTIONS') {
       reply(c, cseq, '200 OK', { Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER' });
       return;
@@ -262,12 +412,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
       return;
     }
-    if (expectedAuth && h.get('authorization') !== expectedAuth) {
-      reply(c, cseq, '401 Unauthorized', { 'WWW-Authenticate': 'Basic realm="kuzet-fleet"' });
+    if (!cam) {
+      if (fleetAuth && h.get('authorization') !== fleetAuth) reply(c, cseq, '401 Unauthorized', { 'WWW-Authenticate': 'Basic realm="kuzet-fleet"' });
+      else reply(c, cseq, '404 Not Found');
       return;
     }
-    if (!cam) {
-      reply(c, cseq, '404 Not Found');
+    if (cam.auth && h.get('authorization') !== cam.auth) {
+      reply(c, cseq, '401 Unauthorized', { 'WWW-Authenticate': 'Basic realm="kuzet-fleet"' });
       return;
     }
     c.camPath = cam.path;
@@ -282,7 +433,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         'a=control:*',
         'a=range:npt=0-',
         'm=video 0 RTP/AVP 96',
-        'a=rtpmap:96 H264/90000',
+        `a=rtpmap:96 ${cam.clip.codec === 'h265' ? 'H265' : 'H264'}/90000`,
         `a=fmtp:96 ${cam.clip.fmtp}`,
         `a=framerate:${cam.fps}`,
         'a=control:trackID=0',
@@ -330,9 +481,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
       if (!s.playing) {
         // Join the camera's "live" position, backed up to its keyframe so the first frame decodes.
-        const live = Math.floor(((performance.now() - started) * cam.fps) / 1000) % cam.clip.aus.length;
-        s.auIdx = cam.clip.prevKey[live];
-        s.nextDue = performance.now();
+        const live = (Math.floor(((performance.now() - started) * cam.fps) / 1000) + cam.startFrame) % cam.clip.aus.length;
+        const aus = cam.clip.aus;
+        let ahead = 0;
+        if (opts.joinAt === 'live') while (!aus[(live + ahead) % aus.length].keyframe && ahead < aus.length) ahead++;
+        s.auIdx = opts.joinAt === 'live' ? (live + ahead) % aus.length : cam.clip.prevKey[live];
+        s.frameNo += ahead;
+        s.nextDue = performance.now() + (ahead * 1000) / cam.fps;
         s.playing = true;
         playing.add(s);
       }
@@ -409,6 +564,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     stats: () => ({ ...stats }),
     kill(path: string) {
       for (const c of conns) if (c.camPath === path) c.socket.destroy();
+    },
+    setFaults(path: string, faults: CameraFaults) {
+      const cam = cameras.get(path);
+      if (!cam) throw new KuzetError('KUZET_ERR_CONFIG', `setFaults: no camera '${path}' in this fleet`);
+      cam.faults = validFaults(path, faults);
+      if (cam.faults.drop) dropCamera(path);
+    },
+    setCredentials(path: string, credentials: FleetCredentials | null | undefined) {
+      const cam = cameras.get(path);
+      if (!cam) throw new KuzetError('KUZET_ERR_CONFIG', `setCredentials: no camera '${path}' in this fleet`);
+      cam.auth = authOf(credentials);
     },
     stop() {
       clearInterval(timer);

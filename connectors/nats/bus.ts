@@ -150,6 +150,11 @@ export class Bus {
     return this.publish(subjects.camera(s.schoolId, s.cameraId), packr.pack({ v: 1, ...s }), 'cam');
   }
 
+  /** Other camera events (health transitions) on the same subject as state changes. */
+  publishCameraEvent(schoolId: string, cameraId: string, event: { type: string }): boolean {
+    return this.publish(subjects.camera(schoolId, cameraId), packr.pack({ v: 1, ...event }), 'cam');
+  }
+
   async close(): Promise<void> {
     try {
       await this.nc.drain();

@@ -2,7 +2,7 @@
 export { RtspCameraSource, type RtspCameraSourceConfig, type RtspSourceCounters, type OfflineReason } from './source.js';
 export { RtspClient, RtspStatusError, type RtspClientOptions, type RtspSessionInfo } from './client.js';
 export { H264Depacketizer, newDepacketizerCounters, type H264AccessUnit, type DepacketizerCounters, type H264DepacketizerOptions } from './h264-depacketizer.js';
-export { KeyframeSampler } from './sampler.js';
+export { KeyframeSampler, createSampler, type Sampler, type SamplingPolicy } from './sampler.js';
 export { parseSdp, resolveControl, type SdpMedia, type SessionDescription } from './sdp.js';
 export { Authenticator, basicAuthorization, digestAuthorization, digestResponse, parseChallenges, pickChallenge, credentialsFromUrl, type AuthChallenge, type DigestInput } from './auth.js';
 export { H265Depacketizer, type H265AccessUnit, type H265DepacketizerOptions } from './h265-depacketizer.js';

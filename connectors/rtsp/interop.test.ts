@@ -146,7 +146,7 @@ function ffmpegOrFail(args: string[], what: string): void {
   const r = spawnSync('ffmpeg', ['-v', 'error', '-y', ...args]);
   assert.equal(r.status, 0, `ffmpeg failed to make ${what}: ${r.stderr?.toString() ?? r.error?.message}`);
 }
-const CLIPS: Record<VideoCodec, { width: number; height: number; make: () => string }> = {
+const CLIPS: Record<Exclude<VideoCodec, 'jpeg'>, { width: number; height: number; make: () => string }> = {
   h264: {
     width: 640,
     height: 360,

@@ -11,7 +11,7 @@ import type { CameraStatus, Sample, VideoCodec } from '../../engine/types.js';
 import { RtspClient, RtspStatusError, type RtspSessionInfo, type RtspTransport } from './client.js';
 import { H264Depacketizer, newDepacketizerCounters, type DepacketizerCounters, type H264AccessUnit } from './h264-depacketizer.js';
 import { H265Depacketizer } from './h265-depacketizer.js';
-import { KeyframeSampler } from './sampler.js';
+import { createSampler, type Sampler, type SamplingPolicy } from './sampler.js';
 
 export interface RtspCameraSourceConfig {
   schoolId: string;
@@ -20,8 +20,10 @@ export interface RtspCameraSourceConfig {
   url: string;
   user?: string;
   pass?: string;
-  /** Keyframes per second to sample at most (default 1). */
+  /** Keyframes per second to sample at most (default 1); ignored when `sampling` is given. */
   maxFps?: number;
+  /** Sampling policy: keyframes at most maxFps, or the first keyframe of every N seconds. */
+  sampling?: SamplingPolicy;
   onSample: (s: Sample) => void;
   onStatus: (s: CameraStatus) => void;
   log?: Logger;
@@ -84,7 +86,7 @@ function reasonOf(err: unknown): OfflineReason {
 export class RtspCameraSource {
   readonly counters: RtspSourceCounters = { ...newDepacketizerCounters(), reconnects: 0, rtcpReportsSent: 0, rtcpSenderReports: 0 };
   private readonly log: Logger;
-  private readonly sampler: KeyframeSampler;
+  private readonly sampler: Sampler;
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly authFailedMs: number;
@@ -104,9 +106,14 @@ export class RtspCameraSource {
   private watchdog: NodeJS.Timeout | undefined;
   private seq = 0;
 
+  /** Samples faster (still keyframes only, so capped by the GOP) for `durationMs`, e.g. under alarm. */
+  boost(fps: number, durationMs: number): void {
+    this.sampler.boost(fps, durationMs);
+  }
+
   constructor(private readonly cfg: RtspCameraSourceConfig) {
     this.log = (cfg.log ?? createLogger('rtsp')).child(cfg.cameraId);
-    this.sampler = new KeyframeSampler(cfg.maxFps ?? 1);
+    this.sampler = createSampler(cfg.sampling ?? { type: 'keyframes', maxFps: cfg.maxFps ?? 1 });
     this.initialMs = cfg.reconnect?.initialMs ?? 1000;
     this.maxMs = cfg.reconnect?.maxMs ?? 30_000;
     this.authFailedMs = cfg.reconnect?.authFailedMs ?? Math.max(this.maxMs, 60_000);

@@ -37,7 +37,7 @@ describe('config loading', () => {
     assert.equal(cfg.engine.metrics.port, 9464);
     assert.equal(cfg.engine.database.url, '');
     assert.equal(cfg.engine.nats.url, 'nats://127.0.0.1:4222');
-    assert.equal(cfg.pipelines[0]!.sampling.maxFps, 1);
+    assert.deepEqual(cfg.pipelines[0]!.sampling, { type: 'keyframes', maxFps: 1 });
   });
 
   it('reads environment placeholders and keeps numbers numeric', () => {
@@ -50,8 +50,8 @@ describe('config loading', () => {
   });
 
   it('names the key, the file and the line of a bad value', () => {
-    const msg = configError(minimal.replace('rtsp://127.0.0.1:8554/cam1', 'http://x/cam1'));
-    assert.match(msg, /^schools\[0\]\.cameras\[0\]\.url: must be an rtsp:\/\/ URL \(pipelines\/test\.yaml:12\)$/);
+    const msg = configError(minimal.replace('rtsp://127.0.0.1:8554/cam1', 'ftp://x/cam1'));
+    assert.match(msg, /^schools\[0\]\.cameras\[0\]\.url: must be an rtsp:\/\/ or http\(s\):\/\/ URL \(pipelines\/test\.yaml:12\)$/);
   });
 
   it('rejects unknown keys, naming them', () => {

@@ -55,11 +55,24 @@ export const credentialsSchema = z
 export const cameraSchema = z
   .object({
     id,
+    /** rtsp:// for video cameras; http(s):// for JPEG snapshot URLs (ONVIF-style), polled per `snapshot`. */
     url: z
       .string()
-      .regex(/^rtsp:\/\/[^\s]+$/, 'must be an rtsp:// URL')
-      .refine((u) => !/^rtsp:\/\/[^/@]*:[^/@]*@/.test(u), 'must not embed a password: use credentials.userEnv/passEnv'),
+      .regex(/^(rtsp|https?):\/\/[^\s]+$/, 'must be an rtsp:// or http(s):// URL')
+      .refine((u) => !/^[a-z]+:\/\/[^/@]*:[^/@]*@/.test(u), 'must not embed a password: use credentials.userEnv/passEnv'),
     credentials: credentialsSchema.optional(),
+    /** RTP transport for rtsp:// cameras: auto tries UDP and falls back to TCP interleaved. */
+    transport: z.enum(['tcp', 'udp', 'auto']).default('tcp'),
+    snapshot: z
+      .object({
+        everySeconds: z.number().gt(0).max(3600).default(1),
+        timeoutMs: z.number().int().positive().default(5000),
+        maxBytes: z.number().int().positive().default(8 * 1024 * 1024),
+      })
+      .strict()
+      .optional(),
+    /** Nominal stream frame rate; enables the low-fps health check. */
+    expectedFps: z.number().gt(0).max(120).optional(),
     room: z.string().optional(),
     floor: z.number().int().optional(),
     pipeline: id.default('default'),
@@ -100,6 +113,13 @@ export const samplingSchema = z.discriminatedUnion('type', [
       type: z.literal('keyframes'),
       /** At most this many keyframes per second per camera; the rest are dropped at packet level. */
       maxFps: z.number().gt(0).max(60).default(1),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('interval'),
+      /** The first keyframe at or after every N-second mark. */
+      everySeconds: z.number().gt(0).max(3600),
     })
     .strict(),
 ]);
@@ -164,6 +184,20 @@ export const engineSchema = z
       })
       .strict()
       .default({ silenceTimeoutMs: 10_000, reconnectInitialMs: 1000, reconnectMaxMs: 30_000 }),
+    boost: z
+      .object({ enabled: z.boolean().default(true) })
+      .strict()
+      .default({ enabled: true }),
+    health: z
+      .object({
+        windowMs: z.number().int().positive().default(30_000),
+        updateIntervalMs: z.number().int().positive().default(5000),
+        maxLossRatio: z.number().min(0).max(1).default(0.02),
+        minFpsRatio: z.number().min(0).max(1).default(0.5),
+        maxSampleAgeIntervals: z.number().positive().default(3),
+      })
+      .strict()
+      .default({ windowMs: 30_000, updateIntervalMs: 5000, maxLossRatio: 0.02, minFpsRatio: 0.5, maxSampleAgeIntervals: 3 }),
     shutdownTimeoutMs: z.number().int().positive().default(8000),
     statusLine: z.boolean().default(true),
   })
