@@ -3,7 +3,7 @@
 // Runs from `npm ci` (postinstall) where the registries are reachable; `--check` (before start/test)
 // only verifies and tries an install when something is missing, so an offline machine gets one clear line.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 // binary -> Debian package. nats-server: the embedded broker when none answers at NATS_URL.
 // ffmpeg/ffprobe: fixture tools, interop tests and bench baselines (the engine decodes in-process).
@@ -12,6 +12,14 @@ const gstProbe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi
 const required = [
   { bin: 'nats-server', pkgs: ['nats-server'], paths: ['/usr/sbin/nats-server', '/usr/bin/nats-server'] },
   { bin: 'ffmpeg', pkgs: ['ffmpeg'], paths: ['/usr/bin/ffmpeg'] },
+  // PostgreSQL server binaries: tests start a private server without TimescaleDB (the external-database path).
+  {
+    bin: 'postgres (server binaries)',
+    pkgs: ['postgresql'],
+    probe: () =>
+      existsSync('/usr/lib/postgresql') &&
+      readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)),
+  },
   {
     bin: 'gst-rtsp-server (python3-gi)',
     pkgs: ['python3-gi', 'gir1.2-gst-rtsp-server-1.0', 'gstreamer1.0-plugins-good', 'gstreamer1.0-plugins-bad', 'gstreamer1.0-rtsp'],
