@@ -414,6 +414,10 @@ export class Engine {
     const everyMs = tty ? 1000 : 10_000;
     let prev: StatusSnapshot | null = null;
     let prevAt = Date.now();
+    // Rates in the first line are over the time since start, not zero.
+    void this.snapshot().then((s) => {
+      prev ??= s;
+    });
     this.statusTimer = setInterval(() => {
       void this.snapshot().then((now) => {
         const at = Date.now();

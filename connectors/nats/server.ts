@@ -21,7 +21,12 @@ function findBinary(): string {
 export function startNatsServer(opts: { storeDir: string; port?: number; log?: Logger }): Promise<LocalNatsServer> {
   mkdirSync(opts.storeDir, { recursive: true });
   const args = ['-js', '-a', '127.0.0.1', '-p', String(opts.port ?? -1), '-sd', opts.storeDir];
-  const child: ChildProcess = spawn(findBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own process group: a Ctrl-C meant for the engine must not stop the broker before the engine drains.
+  const child: ChildProcess = spawn(findBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // If the engine dies without stopping it (kill -9 excepted), take the broker down too.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
