@@ -10,7 +10,11 @@ import type { BenchReport } from './harness/types.js';
 import { findSuite, suites } from './suites/index.js';
 
 function usage(): string {
-  return ['usage: npm run bench -- <suite> [--json <file>] [--runs N] [--warmup N]', 'suites:', ...suites.map((s) => `  ${s.name}  ${s.description}`)].join('\n');
+  return [
+    'usage: npm run bench -- <suite> [--json <file>] [--runs N] [--warmup N]',
+    'suites:',
+    ...suites.map((s) => `  ${s.name}  ${s.description}`),
+  ].join('\n');
 }
 
 function parseArgs(argv: string[]): { suite: string | undefined; flags: Record<string, string> } {
@@ -58,7 +62,12 @@ async function main(): Promise<number> {
   process.stdout.write(formatMachine(machine) + '\n');
   process.stdout.write(`suite ${suite.name}: ${runs} runs after ${warmup} warm-up\n\n`);
   const startedAt = new Date().toISOString();
-  const results = await suite.run({ runs, warmup, args: flags, progress: (msg) => process.stderr.write(`[bench] ${msg}\n`) });
+  const results = await suite.run({
+    runs,
+    warmup,
+    args: flags,
+    progress: (msg) => process.stderr.write(`[bench] ${msg}\n`),
+  });
   process.stdout.write(formatTable(results) + '\n');
   if (json) {
     const report: BenchReport = { suite: suite.name, machine, runs, warmup, startedAt, results };
@@ -75,7 +84,9 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -38,12 +38,23 @@ export async function letterboxJpeg(
     data = res.data;
     channels = res.info.channels;
     if (res.info.width !== geometry.width || res.info.height !== geometry.height) {
-      throw new Error(`resize gave ${res.info.width}x${res.info.height}, expected ${geometry.width}x${geometry.height}`);
+      throw new Error(
+        `resize gave ${res.info.width}x${res.info.height}, expected ${geometry.width}x${geometry.height}`,
+      );
     }
   } catch (err) {
-    throw new KuzetError('KUZET_ERR_DECODE', `Image decode failed (${input.byteLength} bytes): ${errorMessage(err)}`, { cause: err });
+    throw new KuzetError(
+      'KUZET_ERR_DECODE',
+      `Image decode failed (${input.byteLength} bytes): ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
-  if (channels !== 3) throw new KuzetError('KUZET_ERR_DECODE', `Image decode gave ${channels} channels, expected 3`);
-  packPlanarBgr({ data, width: geometry.width, height: geometry.height, channels: 3, order: 'rgb' }, out, size);
+  if (channels !== 3)
+    throw new KuzetError('KUZET_ERR_DECODE', `Image decode gave ${channels} channels, expected 3`);
+  packPlanarBgr(
+    { data, width: geometry.width, height: geometry.height, channels: 3, order: 'rgb' },
+    out,
+    size,
+  );
   return { tensor: out, geometry };
 }

@@ -57,10 +57,14 @@ export function packPlanarBgr(img: PackedImage, out: Float32Array, size = 416): 
   const { data, width, height, channels } = img;
   const stride = img.stride ?? width * channels;
   const plane = size * size;
-  if (out.length < 3 * plane) throw new RangeError(`packPlanarBgr: output holds ${out.length} floats, needs ${3 * plane}`);
-  if (width > size || height > size) throw new RangeError(`packPlanarBgr: image ${width}x${height} exceeds ${size}x${size}`);
+  if (out.length < 3 * plane)
+    throw new RangeError(`packPlanarBgr: output holds ${out.length} floats, needs ${3 * plane}`);
+  if (width > size || height > size)
+    throw new RangeError(`packPlanarBgr: image ${width}x${height} exceeds ${size}x${size}`);
   if (data.length < (height - 1) * stride + width * channels) {
-    throw new RangeError(`packPlanarBgr: ${data.length} bytes is too small for ${width}x${height}x${channels} (stride ${stride})`);
+    throw new RangeError(
+      `packPlanarBgr: ${data.length} bytes is too small for ${width}x${height}x${channels} (stride ${stride})`,
+    );
   }
   // Source byte offsets of B, G, R inside a pixel.
   const bOff = img.order === 'bgr' ? 0 : 2;

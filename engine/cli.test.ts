@@ -27,7 +27,10 @@ describe('kuzet CLI', () => {
   });
 
   it('validate: exit 0 for the demo config, exit 1 naming key and file for a bad one', () => {
-    const ok = spawnSync(process.execPath, [cli, 'validate', 'pipelines/demo.yaml'], { cwd: repoRoot, encoding: 'utf8' });
+    const ok = spawnSync(process.execPath, [cli, 'validate', 'pipelines/demo.yaml'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /valid \(2 schools, 8 cameras\)/);
     const bad = join(dir, 'bad.yaml');
@@ -66,15 +69,23 @@ describe('kuzet CLI', () => {
     let rowsWritten = 0;
     try {
       await waitFor('kuzet_detections_total{class="person"} > 0', 60_000, async () => {
-        const body = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+        const body = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+          (r) => r.text(),
+          () => '',
+        );
         const persons = Number(/kuzet_detections_total\{class="person"\} (\d+)/.exec(body)?.[1] ?? 0);
         rowsWritten = Number(/kuzet_db_rows_written_total\{table="detections"\} (\d+)/.exec(body)?.[1] ?? 0);
         return persons > 0 && rowsWritten > 0 ? true : undefined;
       });
-      await waitFor('the live status line', 15_000, () => (/cameras 8\/8 online \| frames/.test(stdout) ? true : undefined));
+      await waitFor('the live status line', 15_000, () =>
+        /cameras 8\/8 online \| frames/.test(stdout) ? true : undefined,
+      );
       assert.ok(natsDetections > 0, 'messages on kuzet.det.>');
       // Operators' tools query while the engine writes.
-      const sql = postgres(`postgres://postgres@127.0.0.1:${dbPort}/postgres`, { max: 1, onnotice: () => {} });
+      const sql = postgres(`postgres://postgres@127.0.0.1:${dbPort}/postgres`, {
+        max: 1,
+        onnotice: () => {},
+      });
       const [{ n }] = await sql<{ n: string }[]>`select count(*) as n from detections where class = 'person'`;
       await sql.end();
       assert.ok(Number(n) > 0, 'person rows in detections');
@@ -98,7 +109,10 @@ describe('kuzet CLI', () => {
       const sql = postgres(db.url, { max: 1, onnotice: () => {} });
       const [{ n }] = await sql<{ n: string }[]>`select count(*) as n from detections`;
       await sql.end();
-      assert.ok(Number(n) >= rowsWritten, `rows after restart (${n}) ≥ rows counted before the stop (${rowsWritten})`);
+      assert.ok(
+        Number(n) >= rowsWritten,
+        `rows after restart (${n}) ≥ rows counted before the stop (${rowsWritten})`,
+      );
     } finally {
       await db.stop();
     }

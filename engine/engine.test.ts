@@ -53,7 +53,12 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
   it('publishes and stores person boxes that match the reference detections (IoU ≥ 0.5)', async () => {
     const url = (p: string) => `rtsp://127.0.0.1:${fleet.port}/${p}`;
     const cfg = parseConfig(
-      engineYaml({ cameras: [{ id: 'cam-person', url: url('person') }, { id: 'cam-bus', url: url('bus') }] }),
+      engineYaml({
+        cameras: [
+          { id: 'cam-person', url: url('person') },
+          { id: 'cam-bus', url: url('bus') },
+        ],
+      }),
       'engine.test.yaml',
     );
     const engine = new Engine(cfg, { log: createLogger('engine', 'warn'), metrics: new Metrics(false) });
@@ -79,7 +84,11 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
         return false;
       })();
       const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 60_000).unref());
-      assert.equal(await Promise.race([natsOk, timeout]), true, `matching detections on NATS: ${JSON.stringify(seen)}`);
+      assert.equal(
+        await Promise.race([natsOk, timeout]),
+        true,
+        `matching detections on NATS: ${JSON.stringify(seen)}`,
+      );
       sub.unsubscribe();
       await nc.close();
 
@@ -94,7 +103,8 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
             const rows = await sql<{ frame_seq: string; box: number[] }[]>`
               select frame_seq, box from detections where camera_id = ${camera} and class = 'person'`;
             const byFrame = new Map<string, number[][]>();
-            for (const r of rows) byFrame.set(r.frame_seq, [...(byFrame.get(r.frame_seq) ?? []), r.box.map(Number)]);
+            for (const r of rows)
+              byFrame.set(r.frame_seq, [...(byFrame.get(r.frame_seq) ?? []), r.box.map(Number)]);
             return [...byFrame.values()].some((boxes) => matchesAll(refs, boxes)) ? true : undefined;
           });
         }
@@ -136,7 +146,9 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       await engine.stop();
       setLogSink(prev);
     }
-    const parsed = lines.map((l) => JSON.parse(l) as { level: string; msg: string; camera?: string; url?: string });
+    const parsed = lines.map(
+      (l) => JSON.parse(l) as { level: string; msg: string; camera?: string; url?: string },
+    );
     const dbDown = parsed.filter((l) => l.msg === 'Database unreachable; retrying in the background');
     assert.equal(dbDown.length, 1, 'one clear line for the dead database, not one per retry');
     assert.equal(dbDown[0]!.level, 'error');
@@ -183,13 +195,22 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       assert.equal(matched, true);
       assert.ok(requests >= 1);
       const jc = JSONCodec<{ ok: boolean; cameras?: number; error?: string }>();
-      const ok = jc.decode((await nc.request('kuzet.ctl.boost.s1.*', new TextEncoder().encode('{"secs":10}'), { timeout: 5000 })).data);
+      const ok = jc.decode(
+        (await nc.request('kuzet.ctl.boost.s1.*', new TextEncoder().encode('{"secs":10}'), { timeout: 5000 }))
+          .data,
+      );
       assert.equal(ok.ok, false, 'unknown fields are refused');
       const applied = jc.decode(
-        (await nc.request('kuzet.ctl.boost.s1.*', new TextEncoder().encode('{"fps":5,"seconds":10}'), { timeout: 5000 })).data,
+        (
+          await nc.request('kuzet.ctl.boost.s1.*', new TextEncoder().encode('{"fps":5,"seconds":10}'), {
+            timeout: 5000,
+          })
+        ).data,
       );
       assert.deepEqual(applied, { ok: true, cameras: 2 });
-      const none = jc.decode((await nc.request('kuzet.ctl.boost.s1.nope', new Uint8Array(), { timeout: 5000 })).data);
+      const none = jc.decode(
+        (await nc.request('kuzet.ctl.boost.s1.nope', new Uint8Array(), { timeout: 5000 })).data,
+      );
       assert.equal(none.ok, false);
       await nc.close();
     } finally {

@@ -4,7 +4,12 @@ import { startFleet } from '../bench/fleet/server.js';
 import { Bus } from '../connectors/nats/index.js';
 import { HttpSnapshotSource } from '../connectors/http-snapshot/index.js';
 import { RtspCameraSource } from '../connectors/rtsp/index.js';
-import { connectTimescale, DetectionWriter, migrate, startEmbeddedTimescale } from '../connectors/timescale/index.js';
+import {
+  connectTimescale,
+  DetectionWriter,
+  migrate,
+  startEmbeddedTimescale,
+} from '../connectors/timescale/index.js';
 import { BoostController } from './boost.js';
 import { CameraHealth, cameraKey, type CameraCounters } from './camera-health.js';
 import type { KuzetConfig } from './config/schema.js';
@@ -49,7 +54,8 @@ export class Engine {
   readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly closers: Closer[] = [];
-  private readonly cameras: Array<{ key: string; schoolId: string; cameraId: string; source: CameraSource }> = [];
+  private readonly cameras: Array<{ key: string; schoolId: string; cameraId: string; source: CameraSource }> =
+    [];
   private health: CameraHealth | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private boost: BoostController | null = null;
@@ -159,7 +165,11 @@ export class Engine {
         return;
       } catch (err) {
         this.dbState = 'unreachable';
-        if (!warned) log.error('Database unreachable; retrying in the background', { url: redact(url), error: errorMessage(err) });
+        if (!warned)
+          log.error('Database unreachable; retrying in the background', {
+            url: redact(url),
+            error: errorMessage(err),
+          });
         warned = true;
         await new Promise((r) => setTimeout(r, delay).unref());
         delay = Math.min(delay * 2, 30_000);
@@ -232,7 +242,10 @@ export class Engine {
   private async analyse(detector: Detector, sample: Sample): Promise<void> {
     const { schoolId, cameraId, seq, captureTimeMs } = sample;
     try {
-      const r = sample.codec === 'jpeg' ? await detector.detectJpeg(sample.data) : await detector.detectSample(sample);
+      const r =
+        sample.codec === 'jpeg'
+          ? await detector.detectJpeg(sample.data)
+          : await detector.detectSample(sample);
       this.metrics.framesInferred.inc({ school: schoolId });
       this.metrics.stageSeconds.observe({ stage: 'decode' }, r.decodeMs / 1000);
       this.metrics.stageSeconds.observe({ stage: 'infer' }, r.inferMs / 1000);
@@ -249,7 +262,8 @@ export class Engine {
       if (this.bus) this.bus.publishDetections(frame);
       else this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
       if (this.writer) this.writer.enqueue(frame);
-      else if (r.detections.length) this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
+      else if (r.detections.length)
+        this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
       this.metrics.stageSeconds.observe({ stage: 'end_to_end' }, (Date.now() - captureTimeMs) / 1000);
     } catch (err) {
       const reason = /queue/i.test(errorMessage(err)) ? 'queue_full' : 'detect_failed';
@@ -269,7 +283,11 @@ export class Engine {
       maxSampleAgeIntervals: h.maxSampleAgeIntervals,
       onTransition: (t) => {
         if (t.type === 'camera-degraded')
-          this.log.warn('Camera degraded', { school: t.schoolId, camera: t.cameraId, reasons: t.reasons.join(',') });
+          this.log.warn('Camera degraded', {
+            school: t.schoolId,
+            camera: t.cameraId,
+            reasons: t.reasons.join(','),
+          });
         else this.log.info('Camera recovered', { school: t.schoolId, camera: t.cameraId });
         this.bus?.publishCameraEvent(t.schoolId, t.cameraId, t);
       },
@@ -319,7 +337,9 @@ export class Engine {
           // Keyframes only: the GOP may space samples wider than the policy asks, hence the floor.
           intervalMs = Math.max(
             5000,
-            pipeline.sampling.type === 'keyframes' ? 1000 / pipeline.sampling.maxFps : pipeline.sampling.everySeconds * 1000,
+            pipeline.sampling.type === 'keyframes'
+              ? 1000 / pipeline.sampling.maxFps
+              : pipeline.sampling.everySeconds * 1000,
           );
         } else {
           const snap = cam.snapshot ?? { everySeconds: 1, timeoutMs: 5000, maxBytes: 8 * 1024 * 1024 };
@@ -332,7 +352,12 @@ export class Engine {
           });
           intervalMs = snap.everySeconds * 1000;
         }
-        this.health.register({ schoolId: school.id, cameraId: cam.id, expectedFps: cam.expectedFps, sampleIntervalMs: intervalMs });
+        this.health.register({
+          schoolId: school.id,
+          cameraId: cam.id,
+          expectedFps: cam.expectedFps,
+          sampleIntervalMs: intervalMs,
+        });
         this.cameras.push({ key, schoolId: school.id, cameraId: cam.id, source });
         source.start();
       }
@@ -365,7 +390,8 @@ export class Engine {
     }
     if (prev === s.type) return; // retries of a dead camera: one line per transition, not per attempt
     this.online.set(key, isOnline);
-    if (s.type === 'camera-online') this.log.info('Camera online', { school: s.schoolId, camera: s.cameraId, codec: s.codec });
+    if (s.type === 'camera-online')
+      this.log.info('Camera online', { school: s.schoolId, camera: s.cameraId, codec: s.codec });
     if (s.type === 'camera-offline' && s.reason !== 'stopped')
       this.log.warn('Camera offline', { school: s.schoolId, camera: s.cameraId, reason: s.reason });
     this.bus?.publishCameraStatus(s);
@@ -373,7 +399,10 @@ export class Engine {
 
   /** Current figures for the status line and tests. */
   async snapshot(): Promise<StatusSnapshot> {
-    const sum = async (name: string, filter?: (labels: Partial<Record<string, string | number>>) => boolean) => {
+    const sum = async (
+      name: string,
+      filter?: (labels: Partial<Record<string, string | number>>) => boolean,
+    ) => {
       const metric = this.metrics.registry.getSingleMetric(name);
       if (!metric) return 0;
       const data = await metric.get();

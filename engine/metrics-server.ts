@@ -32,7 +32,12 @@ export async function startMetricsServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new KuzetError('KUZET_ERR_CONFIG', `engine.metrics: cannot listen on ${host}:${port} (${err.code ?? err.message})`)),
+      reject(
+        new KuzetError(
+          'KUZET_ERR_CONFIG',
+          `engine.metrics: cannot listen on ${host}:${port} (${err.code ?? err.message})`,
+        ),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

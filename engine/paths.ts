@@ -8,7 +8,8 @@ function findRepoRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'engine'))) return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('Kuzet repository root not found above ' + fileURLToPath(import.meta.url));
+    if (parent === dir)
+      throw new Error('Kuzet repository root not found above ' + fileURLToPath(import.meta.url));
     dir = parent;
   }
 }

@@ -46,12 +46,21 @@ describe('FreshnessScheduler', () => {
     s.submit('busy', { cam: 'busy', n: 3 });
     await finishOne();
     // busy#2 was replaced by busy#3 but kept its place in the queue, ahead of quiet (it arrived first).
-    assert.deepEqual(started.map((i) => `${i.cam}${i.n}`), ['busy1', 'busy3']);
+    assert.deepEqual(
+      started.map((i) => `${i.cam}${i.n}`),
+      ['busy1', 'busy3'],
+    );
     s.submit('busy', { cam: 'busy', n: 4 });
     await finishOne();
-    assert.deepEqual(started.map((i) => `${i.cam}${i.n}`), ['busy1', 'busy3', 'quiet1']);
+    assert.deepEqual(
+      started.map((i) => `${i.cam}${i.n}`),
+      ['busy1', 'busy3', 'quiet1'],
+    );
     await finishOne();
-    assert.deepEqual(started.map((i) => `${i.cam}${i.n}`), ['busy1', 'busy3', 'quiet1', 'busy4']);
+    assert.deepEqual(
+      started.map((i) => `${i.cam}${i.n}`),
+      ['busy1', 'busy3', 'quiet1', 'busy4'],
+    );
   });
 
   it('never runs more than maxInFlight at once', async () => {

@@ -43,5 +43,13 @@ export interface FrameDetections {
 /** Camera state changes, published on kuzet.cam.<schoolId>.<cameraId>. */
 export type CameraStatus =
   | { type: 'camera-connecting'; schoolId: string; cameraId: string; at: number }
-  | { type: 'camera-online'; schoolId: string; cameraId: string; at: number; codec: VideoCodec; width?: number; height?: number }
+  | {
+      type: 'camera-online';
+      schoolId: string;
+      cameraId: string;
+      at: number;
+      codec: VideoCodec;
+      width?: number;
+      height?: number;
+    }
   | { type: 'camera-offline'; schoolId: string; cameraId: string; at: number; since: number; reason: string };

@@ -11,7 +11,10 @@ test('demo clip: 314 access units at GOP 25, SPS+PPS before every IDR', () => {
     assert.equal(au.keyframe, i % 25 === 0, `unit ${i}`);
     if (au.keyframe) {
       const types = au.nalus.map((n) => n[0] & 0x1f);
-      assert.ok(types.indexOf(7) >= 0 && types.indexOf(7) < types.indexOf(5) && types.indexOf(8) < types.indexOf(5), `unit ${i}: ${types.join(',')}`);
+      assert.ok(
+        types.indexOf(7) >= 0 && types.indexOf(7) < types.indexOf(5) && types.indexOf(8) < types.indexOf(5),
+        `unit ${i}: ${types.join(',')}`,
+      );
     }
   });
 });
@@ -20,6 +23,10 @@ test('3- and 4-byte start codes', () => {
   const nals = splitNalUnits(Buffer.from([0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4]));
   assert.deepEqual(
     nals.map((n) => [...n]),
-    [[0x67, 1, 2], [0x68, 3], [0x65, 4]],
+    [
+      [0x67, 1, 2],
+      [0x68, 3],
+      [0x65, 4],
+    ],
   );
 });

@@ -47,7 +47,14 @@ export function accessUnits(nalus: Buffer[]): ClipAccessUnit[] {
   let curHasSlice = false;
   for (const nal of nalus) {
     const t = nal[0] & 0x1f;
-    const startsNew = curHasSlice && (t === 6 || t === 7 || t === 8 || t === 9 || (t >= 14 && t <= 18) || (isVcl(t) && nal.length > 1 && (nal[1] & 0x80) !== 0));
+    const startsNew =
+      curHasSlice &&
+      (t === 6 ||
+        t === 7 ||
+        t === 8 ||
+        t === 9 ||
+        (t >= 14 && t <= 18) ||
+        (isVcl(t) && nal.length > 1 && (nal[1] & 0x80) !== 0));
     if (startsNew) {
       out.push(cur);
       cur = { nalus: [], keyframe: false };

@@ -14,7 +14,13 @@ import { createLogger } from '../../engine/log.js';
 import { startFleet, type CameraFaults, type Fleet, type FleetCamera } from './server.js';
 
 type Request =
-  | { id?: number; type: 'start'; cameras: FleetCamera[]; maxBufferedBytes?: number; joinAt?: 'keyframe' | 'live' }
+  | {
+      id?: number;
+      type: 'start';
+      cameras: FleetCamera[];
+      maxBufferedBytes?: number;
+      joinAt?: 'keyframe' | 'live';
+    }
   | { id?: number; type: 'stats' }
   | { id?: number; type: 'faults'; path: string; faults: CameraFaults };
 
@@ -28,11 +34,24 @@ function send(msg: object): void {
 async function handle(req: Request): Promise<void> {
   try {
     if (req.type === 'start') {
-      fleet = await startFleet({ port: 0, cameras: req.cameras, maxBufferedBytes: req.maxBufferedBytes, joinAt: req.joinAt, log });
+      fleet = await startFleet({
+        port: 0,
+        cameras: req.cameras,
+        maxBufferedBytes: req.maxBufferedBytes,
+        joinAt: req.joinAt,
+        log,
+      });
       send({ id: req.id, type: 'started', port: fleet.port, urls: fleet.urls });
     } else if (req.type === 'stats') {
       const cpu = process.cpuUsage();
-      send({ id: req.id, type: 'stats', stats: fleet?.stats(), cpuUs: cpu.user + cpu.system, rss: process.memoryUsage().rss, atMs: performance.now() });
+      send({
+        id: req.id,
+        type: 'stats',
+        stats: fleet?.stats(),
+        cpuUs: cpu.user + cpu.system,
+        rss: process.memoryUsage().rss,
+        atMs: performance.now(),
+      });
     } else if (req.type === 'faults') {
       fleet?.setFaults(req.path, req.faults);
       send({ id: req.id, type: 'ok' });
@@ -43,7 +62,9 @@ async function handle(req: Request): Promise<void> {
 }
 
 if (!process.send) {
-  process.stderr.write('bench/fleet/child.js runs as a child process with an IPC channel (child_process.fork)\n');
+  process.stderr.write(
+    'bench/fleet/child.js runs as a child process with an IPC channel (child_process.fork)\n',
+  );
   process.exit(2);
 }
 process.on('message', (m) => void handle(m as Request));

@@ -39,7 +39,8 @@ export interface ClipSpec {
 export const clipCacheDir = (): string => repoPath('.bench', 'clips');
 
 function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new KuzetError('KUZET_ERR_CONFIG', `clip.${name}: must be a positive integer (got ${v})`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new KuzetError('KUZET_ERR_CONFIG', `clip.${name}: must be a positive integer (got ${v})`);
   return v;
 }
 
@@ -74,13 +75,64 @@ export function ensureClip(spec: ClipSpec): Promise<string> {
   const tmp = `${file}.${process.pid}.tmp`;
   const looped = `${file}.${process.pid}.src.h264`;
   // Raw H.264 cannot be -stream_loop'ed (no seeking), but Annex B streams concatenate.
-  const common = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'h264', '-r', String(fps), '-i', looped, '-t', String(seconds)];
-  const vf = ['-vf', `scale=${spec.width}:${spec.height}:flags=bicubic,setsar=1`, '-r', String(fps), '-pix_fmt', 'yuv420p', '-an'];
+  const common = [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'h264',
+    '-r',
+    String(fps),
+    '-i',
+    looped,
+    '-t',
+    String(seconds),
+  ];
+  const vf = [
+    '-vf',
+    `scale=${spec.width}:${spec.height}:flags=bicubic,setsar=1`,
+    '-r',
+    String(fps),
+    '-pix_fmt',
+    'yuv420p',
+    '-an',
+  ];
   const rate = ['-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${2 * kbps}k`];
   const codecArgs =
     spec.codec === 'h265'
-      ? ['-c:v', 'libx265', '-preset', 'fast', ...rate, '-x265-params', `log-level=error:keyint=${gop}:min-keyint=${gop}:scenecut=0:open-gop=0:bframes=${bframes}:repeat-headers=1`, '-f', 'hevc']
-      : ['-c:v', 'libx264', '-preset', 'fast', '-profile:v', 'main', ...rate, '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', String(bframes), '-x264-params', 'repeat-headers=1:aud=0', '-f', 'h264'];
+      ? [
+          '-c:v',
+          'libx265',
+          '-preset',
+          'fast',
+          ...rate,
+          '-x265-params',
+          `log-level=error:keyint=${gop}:min-keyint=${gop}:scenecut=0:open-gop=0:bframes=${bframes}:repeat-headers=1`,
+          '-f',
+          'hevc',
+        ]
+      : [
+          '-c:v',
+          'libx264',
+          '-preset',
+          'fast',
+          '-profile:v',
+          'main',
+          ...rate,
+          '-g',
+          String(gop),
+          '-keyint_min',
+          String(gop),
+          '-sc_threshold',
+          '0',
+          '-bf',
+          String(bframes),
+          '-x264-params',
+          'repeat-headers=1:aud=0',
+          '-f',
+          'h264',
+        ];
   const p = (async () => {
     mkdirSync(dir, { recursive: true });
     try {
@@ -91,9 +143,12 @@ export function ensureClip(spec: ClipSpec): Promise<string> {
       await run('ffmpeg', [...common, ...vf, ...codecArgs, tmp], { maxBuffer: 1024 * 1024 });
     } catch (err) {
       rmSync(tmp, { force: true });
-      throw new KuzetError('KUZET_ERR_CONFIG', `ensureClip ${clipName(spec)}: ffmpeg failed (is ffmpeg with libx264/libx265 installed? run node deploy/setup.mjs): ${errorMessage(err)}`, { cause: err });
-    }
-    finally {
+      throw new KuzetError(
+        'KUZET_ERR_CONFIG',
+        `ensureClip ${clipName(spec)}: ffmpeg failed (is ffmpeg with libx264/libx265 installed? run node deploy/setup.mjs): ${errorMessage(err)}`,
+        { cause: err },
+      );
+    } finally {
       rmSync(looped, { force: true });
     }
     // Atomic publish: a concurrent bench never sees half a clip.

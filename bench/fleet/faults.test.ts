@@ -50,11 +50,21 @@ function recorder(url: string, extra: Partial<RtspCameraSourceConfig> = {}) {
 }
 
 test('corrupt: flipped bytes and skipped sequence numbers are counted, samples still arrive and start SPS, PPS, IDR', async () => {
-  const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip: CLIP, faults: { corrupt: { payloadFraction: 0.2, seqSkipFraction: 0.003 } } }], log });
+  const fleet = await startFleet({
+    port: 0,
+    cameras: [
+      { path: 'cam01', clip: CLIP, faults: { corrupt: { payloadFraction: 0.2, seqSkipFraction: 0.003 } } },
+    ],
+    log,
+  });
   const r = recorder(fleet.urls[0]);
   try {
     r.source.start();
-    await waitFor('lost units counted and 3 samples', () => r.source.counters.lossDiscarded > 0 && r.samples.length >= 3, 15_000);
+    await waitFor(
+      'lost units counted and 3 samples',
+      () => r.source.counters.lossDiscarded > 0 && r.samples.length >= 3,
+      15_000,
+    );
     const s = fleet.stats();
     assert.ok(s.packetsCorrupted > 0 && s.packetsSkipped > 0, JSON.stringify(s));
     for (const smp of r.samples) assert.deepEqual(nalTypes(smp.data).slice(0, 3), [7, 8, 5]);
@@ -83,10 +93,17 @@ test('stall: camera-offline media-timeout within silenceTimeoutMs, back online w
     const connections = fleet.stats().connections;
     fleet.setFaults('cam01', { stall: true });
     const stalledAt = Date.now();
-    await waitFor('media-timeout', () => r.statuses.some((s) => s.type === 'camera-offline' && s.reason === 'media-timeout'), 3000);
+    await waitFor(
+      'media-timeout',
+      () => r.statuses.some((s) => s.type === 'camera-offline' && s.reason === 'media-timeout'),
+      3000,
+    );
     const took = Date.now() - stalledAt;
     // Watchdog polls every silenceTimeoutMs / 4: detection lands within [timeout, timeout + poll + slack].
-    assert.ok(took >= silenceTimeoutMs - 50 && took <= silenceTimeoutMs * 1.25 + 1000, `offline after ${took} ms`);
+    assert.ok(
+      took >= silenceTimeoutMs - 50 && took <= silenceTimeoutMs * 1.25 + 1000,
+      `offline after ${took} ms`,
+    );
     assert.ok(fleet.stats().framesStalled > 0);
 
     fleet.setFaults('cam01', {});
@@ -117,8 +134,16 @@ test('drop at start and at runtime; per-camera credentials', async () => {
   try {
     for (const r of [dead, own, fleetPass]) r.source.start();
     await waitFor('own credentials stream', () => own.samples.length >= 1, 5000);
-    await waitFor('fleet credentials refused on cam02', () => fleetPass.statuses.some((s) => s.type === 'camera-offline' && s.reason === 'auth-failed'), 5000);
-    await waitFor('dropped camera offline', () => dead.statuses.some((s) => s.type === 'camera-offline'), 5000);
+    await waitFor(
+      'fleet credentials refused on cam02',
+      () => fleetPass.statuses.some((s) => s.type === 'camera-offline' && s.reason === 'auth-failed'),
+      5000,
+    );
+    await waitFor(
+      'dropped camera offline',
+      () => dead.statuses.some((s) => s.type === 'camera-offline'),
+      5000,
+    );
     assert.equal(dead.samples.length, 0);
 
     fleet.setFaults('cam01', {});

@@ -22,7 +22,10 @@ test('H.265 FU: fragments fit, carry S/E and the type, and reassemble to the NAL
   assert.equal(ps[0][2] & 0xc0, 0x80);
   assert.equal(ps[1][2] & 0xc0, 0);
   assert.equal(ps[2][2] & 0xc0, 0x40);
-  const back = Buffer.concat([Buffer.from([(ps[0][0] & 0x81) | ((ps[0][2] & 0x3f) << 1), ps[0][1]]), ...ps.map((p) => p.subarray(3))]);
+  const back = Buffer.concat([
+    Buffer.from([(ps[0][0] & 0x81) | ((ps[0][2] & 0x3f) << 1), ps[0][1]]),
+    ...ps.map((p) => p.subarray(3)),
+  ]);
   assert.deepEqual(back, nal);
   const small = Buffer.from([1 << 1, 1, 5]);
   assert.deepEqual(packetizeNalH265(small), [small]);
@@ -47,14 +50,29 @@ async function describe(port: number, url: string): Promise<string> {
 }
 
 test('H.265 camera: clip from ensureClip, access units, SDP with H265/90000 and sprop-vps/sps/pps that parseSdp reads', async () => {
-  const clip = await ensureClip({ codec: 'h265', width: 320, height: 180, fps: 25, gop: 25, kbps: 300, seconds: 2 });
+  const clip = await ensureClip({
+    codec: 'h265',
+    width: 320,
+    height: 180,
+    fps: 25,
+    gop: 25,
+    kbps: 300,
+    seconds: 2,
+  });
   const aus = accessUnitsH265(splitNalUnits(readFileSync(clip)));
   assert.equal(aus.length, 50);
   aus.forEach((au, i) => assert.equal(au.keyframe, i % 25 === 0, `unit ${i}`));
   const keyTypes = aus[0].nalus.map(h265Type);
   assert.ok(keyTypes.includes(32) && keyTypes.includes(33) && keyTypes.includes(34), keyTypes.join(','));
 
-  const fleet = await startFleet({ port: 0, cameras: [{ path: 'hevc01', clip }, { path: 'avc01', clip: repoPath('bench/fixtures/clips/person-640x424.h264') }], log: createLogger('test', 'error') });
+  const fleet = await startFleet({
+    port: 0,
+    cameras: [
+      { path: 'hevc01', clip },
+      { path: 'avc01', clip: repoPath('bench/fixtures/clips/person-640x424.h264') },
+    ],
+    log: createLogger('test', 'error'),
+  });
   try {
     const sdp = parseSdp(await describe(fleet.port, fleet.urls[0]), fleet.urls[0] + '/');
     const v = sdp.media.find((m) => m.kind === 'video');

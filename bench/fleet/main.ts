@@ -23,12 +23,17 @@ async function main(): Promise<void> {
     },
   });
   const n = Number(values.cameras);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--cameras: must be a positive integer (got ${values.cameras})`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--cameras: must be a positive integer (got ${values.cameras})`);
   const width = Math.max(2, String(n).length);
   const fleet = await startFleet({
     host: values.host,
     port: Number(values.port),
-    cameras: Array.from({ length: n }, (_, i) => ({ path: `cam${String(i + 1).padStart(width, '0')}`, clip: values.clip, fps: Number(values.fps) })),
+    cameras: Array.from({ length: n }, (_, i) => ({
+      path: `cam${String(i + 1).padStart(width, '0')}`,
+      clip: values.clip,
+      fps: Number(values.fps),
+    })),
     credentials: values.user !== undefined ? { user: values.user, pass: values.pass ?? '' } : undefined,
     log,
   });

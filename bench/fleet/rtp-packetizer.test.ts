@@ -10,7 +10,11 @@ test('FU-A fragments respect the size limit and reassemble to the NAL unit', () 
   assert.equal(payloads[0][1] & 0x80, 0x80);
   assert.equal(payloads[payloads.length - 1][1] & 0x40, 0x40);
   const got: Uint8Array[] = [];
-  const d = new H264Depacketizer({ parameterSets: [Buffer.from([0x67, 1]), Buffer.from([0x68, 2])], wantNext: () => true, onAccessUnit: (au) => got.push(au.data) });
+  const d = new H264Depacketizer({
+    parameterSets: [Buffer.from([0x67, 1]), Buffer.from([0x68, 2])],
+    wantNext: () => true,
+    onAccessUnit: (au) => got.push(au.data),
+  });
   payloads.forEach((p, i) => {
     const h = Buffer.alloc(12);
     h[0] = 0x80;

@@ -27,9 +27,12 @@ test('a client that stops reading costs skipped frames, not unbounded memory', a
         setTimeout(() => sock.pause(), 100);
       }
     });
-    sock.write(`SETUP ${url}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n`);
+    sock.write(
+      `SETUP ${url}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n`,
+    );
     const t0 = Date.now();
-    while (fleet.stats().framesSkipped === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+    while (fleet.stats().framesSkipped === 0 && Date.now() - t0 < 10_000)
+      await new Promise((r) => setTimeout(r, 100));
     const s = fleet.stats();
     assert.ok(s.framesSkipped > 0, JSON.stringify(s));
     assert.ok(process.memoryUsage().rss < 1024 * 1024 * 1024);

@@ -171,7 +171,11 @@ function prepareClip(file: string, codec: ClipCodec): PreparedClip {
   const h265 = codec === 'h265';
   const units = h265 ? accessUnitsH265(splitNalUnits(data)) : accessUnits(splitNalUnits(data));
   const firstKey = units.findIndex((u) => u.keyframe);
-  if (firstKey < 0) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no ${h265 ? 'IRAP' : 'IDR'} frame (encode with a fixed GOP)`);
+  if (firstKey < 0)
+    throw new KuzetError(
+      'KUZET_ERR_CONFIG',
+      `cameras[].clip: ${file} has no ${h265 ? 'IRAP' : 'IDR'} frame (encode with a fixed GOP)`,
+    );
   // Start the loop at the first keyframe so that every lap begins decodable.
   const loop = units.slice(firstKey);
   const typeOf = h265 ? h265Type : (n: Buffer) => n[0] & 0x1f;
@@ -179,7 +183,9 @@ function prepareClip(file: string, codec: ClipCodec): PreparedClip {
   for (const u of loop) for (const n of u.nalus) if (!first.has(typeOf(n))) first.set(typeOf(n), n);
   const aud = h265 ? 35 : 9;
   const aus: PreparedAu[] = loop.map((u) => {
-    const payloads = u.nalus.filter((n) => typeOf(n) !== aud).flatMap((n) => (h265 ? packetizeNalH265(n) : packetizeNal(n)));
+    const payloads = u.nalus
+      .filter((n) => typeOf(n) !== aud)
+      .flatMap((n) => (h265 ? packetizeNalH265(n) : packetizeNal(n)));
     return { payloads, keyframe: u.keyframe, wireSize: payloads.reduce((s, p) => s + 16 + p.length, 0) };
   });
   const prevKey: number[] = [];
@@ -191,7 +197,8 @@ function prepareClip(file: string, codec: ClipCodec): PreparedClip {
   let fmtp: string;
   if (h265) {
     const [vps, sps, pps] = [first.get(32), first.get(33), first.get(34)];
-    if (!vps || !sps || !pps) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no VPS/SPS/PPS`);
+    if (!vps || !sps || !pps)
+      throw new KuzetError('KUZET_ERR_CONFIG', `cameras[].clip: ${file} has no VPS/SPS/PPS`);
     fmtp = `sprop-vps=${vps.toString('base64')};sprop-sps=${sps.toString('base64')};sprop-pps=${pps.toString('base64')}`;
   } else {
     const [sps, pps] = [first.get(7), first.get(8)];
@@ -206,7 +213,11 @@ function prepareClip(file: string, codec: ClipCodec): PreparedClip {
 const basic = (c: FleetCredentials) => 'Basic ' + Buffer.from(`${c.user}:${c.pass}`).toString('base64');
 
 function checkFraction(path: string, name: string, v: number | undefined): void {
-  if (v !== undefined && !(v >= 0 && v <= 1)) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${path}].faults.corrupt.${name}: must be within 0..1 (got ${v})`);
+  if (v !== undefined && !(v >= 0 && v <= 1))
+    throw new KuzetError(
+      'KUZET_ERR_CONFIG',
+      `cameras[${path}].faults.corrupt.${name}: must be within 0..1 (got ${v})`,
+    );
 }
 
 function validFaults(path: string, f: CameraFaults): CameraFaults {
@@ -223,7 +234,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const clips = new Map<string, PreparedClip>();
   const cameras = new Map<string, Camera>();
   const fleetAuth = opts.credentials ? basic(opts.credentials) : undefined;
-  const authOf = (c: FleetCredentials | null | undefined) => (c === undefined ? fleetAuth : c === null ? undefined : basic(c));
+  const authOf = (c: FleetCredentials | null | undefined) =>
+    c === undefined ? fleetAuth : c === null ? undefined : basic(c);
   for (const c of opts.cameras) {
     const codec = codecOfClip(c.clip, c.codec);
     let clip = clips.get(`${codec}:${c.clip}`);
@@ -234,13 +246,31 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const fps = c.fps ?? 25;
     if (!(fps > 0)) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${c.path}].fps: must be > 0`);
     const startFrame = c.startFrame ?? 0;
-    if (!Number.isInteger(startFrame) || startFrame < 0) throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${c.path}].startFrame: must be an integer >= 0`);
-    cameras.set(c.path, { path: c.path, clip, fps, startFrame, faults: validFaults(c.path, c.faults ?? {}), auth: authOf(c.credentials) });
+    if (!Number.isInteger(startFrame) || startFrame < 0)
+      throw new KuzetError('KUZET_ERR_CONFIG', `cameras[${c.path}].startFrame: must be an integer >= 0`);
+    cameras.set(c.path, {
+      path: c.path,
+      clip,
+      fps,
+      startFrame,
+      faults: validFaults(c.path, c.faults ?? {}),
+      auth: authOf(c.credentials),
+    });
   }
   const started = performance.now();
   const conns = new Set<Conn>();
   const playing = new Set<Session>();
-  const stats: FleetStats = { connections: 0, sessions: 0, framesSent: 0, framesSkipped: 0, bytesSent: 0, framesStalled: 0, packetsCorrupted: 0, packetsSkipped: 0, dropped: 0 };
+  const stats: FleetStats = {
+    connections: 0,
+    sessions: 0,
+    framesSent: 0,
+    framesSkipped: 0,
+    bytesSent: 0,
+    framesStalled: 0,
+    packetsCorrupted: 0,
+    packetsSkipped: 0,
+    dropped: 0,
+  };
 
   function sendFrame(s: Session): void {
     const au = s.cam.clip.aus[s.auIdx];
@@ -289,7 +319,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   }
 
   /** The slow path of sendFrame, for cameras with the corrupt fault: per-packet dice. */
-  function sendDamaged(s: Session, au: PreparedAu, ts: number, corrupt: NonNullable<CameraFaults['corrupt']>): void {
+  function sendDamaged(
+    s: Session,
+    au: PreparedAu,
+    ts: number,
+    corrupt: NonNullable<CameraFaults['corrupt']>,
+  ): void {
     const sock = s.conn.socket;
     if (sock.writableLength > cap || (s.waitKey && !au.keyframe)) {
       s.waitKey = true;
@@ -321,7 +356,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       out.writeUInt32BE(s.ssrc, o + 12);
       p.copy(out, o + 16);
       if (flip > 0 && p.length > headerBytes && Math.random() < flip) {
-        out[o + 16 + headerBytes + Math.floor(Math.random() * (p.length - headerBytes))] ^= 1 + Math.floor(Math.random() * 255);
+        out[o + 16 + headerBytes + Math.floor(Math.random() * (p.length - headerBytes))] ^=
+          1 + Math.floor(Math.random() * 255);
         stats.packetsCorrupted++;
       }
       o += 16 + p.length;
@@ -373,7 +409,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     }
   }
 
-  function reply(c: Conn, cseq: string, status: string, headers: Record<string, string> = {}, body = ''): void {
+  function reply(
+    c: Conn,
+    cseq: string,
+    status: string,
+    headers: Record<string, string> = {},
+    body = '',
+  ): void {
     let text = `RTSP/1.0 ${status}\r\nCSeq: ${cseq}\r\nServer: kuzet-fleet\r\n`;
     for (const [k, v] of Object.entries(headers)) text += `${k}: ${v}\r\n`;
     if (body) text += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
@@ -413,7 +455,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       return;
     }
     if (!cam) {
-      if (fleetAuth && h.get('authorization') !== fleetAuth) reply(c, cseq, '401 Unauthorized', { 'WWW-Authenticate': 'Basic realm="kuzet-fleet"' });
+      if (fleetAuth && h.get('authorization') !== fleetAuth)
+        reply(c, cseq, '401 Unauthorized', { 'WWW-Authenticate': 'Basic realm="kuzet-fleet"' });
       else reply(c, cseq, '404 Not Found');
       return;
     }
@@ -481,10 +524,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
       if (!s.playing) {
         // Join the camera's "live" position, backed up to its keyframe so the first frame decodes.
-        const live = (Math.floor(((performance.now() - started) * cam.fps) / 1000) + cam.startFrame) % cam.clip.aus.length;
+        const live =
+          (Math.floor(((performance.now() - started) * cam.fps) / 1000) + cam.startFrame) %
+          cam.clip.aus.length;
         const aus = cam.clip.aus;
         let ahead = 0;
-        if (opts.joinAt === 'live') while (!aus[(live + ahead) % aus.length].keyframe && ahead < aus.length) ahead++;
+        if (opts.joinAt === 'live')
+          while (!aus[(live + ahead) % aus.length].keyframe && ahead < aus.length) ahead++;
         s.auIdx = opts.joinAt === 'live' ? (live + ahead) % aus.length : cam.clip.prevKey[live];
         s.frameNo += ahead;
         s.nextDue = performance.now() + (ahead * 1000) / cam.fps;
@@ -538,7 +584,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const server: Server = createServer((socket) => {
     stats.connections++;
     socket.setNoDelay(true);
-    const c: Conn = { socket, buf: Buffer.alloc(0), session: undefined, camPath: undefined, lastSeen: performance.now() };
+    const c: Conn = {
+      socket,
+      buf: Buffer.alloc(0),
+      session: undefined,
+      camPath: undefined,
+      lastSeen: performance.now(),
+    };
     conns.add(c);
     socket.on('data', (chunk: Buffer) => onData(c, chunk));
     socket.on('error', () => socket.destroy());
@@ -546,7 +598,15 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   });
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', (err) => reject(new KuzetError('KUZET_ERR_CONFIG', `fleet: cannot listen on ${host}:${opts.port ?? 0}: ${err.message}`, { cause: err })));
+    server.once('error', (err) =>
+      reject(
+        new KuzetError(
+          'KUZET_ERR_CONFIG',
+          `fleet: cannot listen on ${host}:${opts.port ?? 0}: ${err.message}`,
+          { cause: err },
+        ),
+      ),
+    );
     server.listen(opts.port ?? 0, host, () => {
       const a = server.address();
       resolve(typeof a === 'object' && a ? a.port : 0);

@@ -8,7 +8,9 @@ const benchPackages = ['onnxruntime-node', 'sharp', 'node-av', 'piscina'];
 
 function packageVersion(name: string): string {
   try {
-    const pkg = JSON.parse(readFileSync(repoPath('node_modules', name, 'package.json'), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(repoPath('node_modules', name, 'package.json'), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? 'unknown';
   } catch {
     return 'not installed';
@@ -17,7 +19,11 @@ function packageVersion(name: string): string {
 
 function gpu(): string {
   try {
-    const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const out = execFileSync('nvidia-smi', ['-L'], {
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return out.length > 0 ? out.replace(/\n/g, '; ') : 'none';
   } catch {
     return 'none';

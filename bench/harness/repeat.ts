@@ -2,7 +2,10 @@
  * Runs `fn` warmup + runs times and returns the measured runs only. Warm-up absorbs JIT, model loading and
  * worker start-up, which are real costs but not the steady state a camera fleet runs in.
  */
-export async function repeat<T>(opts: { runs: number; warmup: number; label?: string; progress?: (msg: string) => void }, fn: (run: number) => Promise<T>): Promise<T[]> {
+export async function repeat<T>(
+  opts: { runs: number; warmup: number; label?: string; progress?: (msg: string) => void },
+  fn: (run: number) => Promise<T>,
+): Promise<T[]> {
   for (let i = 0; i < opts.warmup; i++) {
     await fn(-1 - i);
     opts.progress?.(`${opts.label ?? 'run'}: warm-up ${i + 1}/${opts.warmup}`);
@@ -16,7 +19,11 @@ export async function repeat<T>(opts: { runs: number; warmup: number; label?: st
 }
 
 /** Runs `count` tasks with at most `inflight` outstanding, in index order of start. */
-export async function pipelined(count: number, inflight: number, task: (i: number) => Promise<void>): Promise<void> {
+export async function pipelined(
+  count: number,
+  inflight: number,
+  task: (i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const lanes = Array.from({ length: Math.max(1, Math.min(inflight, count)) }, async () => {
     while (next < count) await task(next++);

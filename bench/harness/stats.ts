@@ -27,9 +27,26 @@ export function spread(values: readonly number[]): Spread {
 export type Better = 'higher' | 'lower';
 
 /** Builds a result from per-run values; `better` decides which way the ratio points so that > 1 favours Kuzet. */
-export function compare(name: string, unit: string, better: Better, runs: number[], baselineRuns: number[], notes?: string): BenchResult {
+export function compare(
+  name: string,
+  unit: string,
+  better: Better,
+  runs: number[],
+  baselineRuns: number[],
+  notes?: string,
+): BenchResult {
   const kuzet = median(runs);
   const baseline = median(baselineRuns);
   const ratio = better === 'higher' ? kuzet / baseline : baseline / kuzet;
-  return { name, unit, kuzet, baseline, ratio, runs, baselineRuns, spread: { kuzet: spread(runs), baseline: spread(baselineRuns) }, notes };
+  return {
+    name,
+    unit,
+    kuzet,
+    baseline,
+    ratio,
+    runs,
+    baselineRuns,
+    spread: { kuzet: spread(runs), baseline: spread(baselineRuns) },
+    notes,
+  };
 }

@@ -1,11 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { repoPath } from '../../engine/paths.js';
-import { Detector, PoolQueueFullError, closeInProcessDetector, createInProcessDetector, detectInProcess } from '../../engine/pools/index.js';
+import {
+  Detector,
+  PoolQueueFullError,
+  closeInProcessDetector,
+  createInProcessDetector,
+  detectInProcess,
+} from '../../engine/pools/index.js';
 import { pipelined, repeat } from '../harness/repeat.js';
 import { compare, median } from '../harness/stats.js';
 import type { BenchResult, Suite, SuiteContext } from '../harness/types.js';
 
-const fixtures = ['person', 'bus', 'dog'].map((n) => readFileSync(repoPath('detectors', 'yolox', 'testdata', `${n}.jpg`)));
+const fixtures = ['person', 'bus', 'dog'].map((n) =>
+  readFileSync(repoPath('detectors', 'yolox', 'testdata', `${n}.jpg`)),
+);
 
 /** Every submit gets its own copy: the pools take ownership of (transfer) the bytes they are given. */
 function image(i: number): Uint8Array {
@@ -25,7 +33,11 @@ interface RunStats {
   p50Ms: number;
 }
 
-async function timeRun(count: number, inflight: number, one: (i: number) => Promise<void>): Promise<RunStats> {
+async function timeRun(
+  count: number,
+  inflight: number,
+  one: (i: number) => Promise<void>,
+): Promise<RunStats> {
   const lat: number[] = [];
   const t0 = performance.now();
   await pipelined(count, inflight, async (i) => {
@@ -59,7 +71,12 @@ export const detectSuite: Suite = {
     const baseline = await createInProcessDetector({ intraOpNumThreads: baselineIntraOp });
     let drops = 0;
     // Stage times as each side reports them (Kuzet: inside the workers), to explain where the difference comes from.
-    const stage = { kDecode: [] as number[], kInfer: [] as number[], bDecode: [] as number[], bInfer: [] as number[] };
+    const stage = {
+      kDecode: [] as number[],
+      kInfer: [] as number[],
+      bDecode: [] as number[],
+      bInfer: [] as number[],
+    };
     const kuzetOne = async (i: number) => {
       try {
         const r = await detector.detectJpeg(image(i));
@@ -71,26 +88,54 @@ export const detectSuite: Suite = {
       }
     };
     try {
-      const per = await repeat({ runs: ctx.runs, warmup: ctx.warmup, label: 'detect', progress: ctx.progress }, async () => {
-        const base = await timeRun(images, 1, async (i) => {
-          const r = await detectInProcess(baseline, image(i));
-          stage.bDecode.push(r.decodeMs);
-          stage.bInfer.push(r.inferMs);
-        });
-        const piped = await timeRun(images, inflight, kuzetOne);
-        const single = await timeRun(images, 1, kuzetOne);
-        return { base, piped, single };
-      });
+      const per = await repeat(
+        { runs: ctx.runs, warmup: ctx.warmup, label: 'detect', progress: ctx.progress },
+        async () => {
+          const base = await timeRun(images, 1, async (i) => {
+            const r = await detectInProcess(baseline, image(i));
+            stage.bDecode.push(r.decodeMs);
+            stage.bInfer.push(r.inferMs);
+          });
+          const piped = await timeRun(images, inflight, kuzetOne);
+          const single = await timeRun(images, 1, kuzetOne);
+          return { base, piped, single };
+        },
+      );
       const notes =
         `${images} images/run (person, bus, dog in turn); Kuzet: ${decodeThreads} decode + ${inferThreads} infer worker(s) x ${intraOp} ORT thread(s), ` +
         `${inflight} in flight; baseline: one thread, ORT intraOp ${baselineIntraOp}, sequential; queue-full drops: ${drops}; ` +
         `stage p50 ms (incl. warm-up) Kuzet decode ${median(stage.kDecode).toFixed(1)} / infer ${median(stage.kInfer).toFixed(1)}, ` +
         `baseline decode ${median(stage.bDecode).toFixed(1)} / infer ${median(stage.bInfer).toFixed(1)}`;
       const results: BenchResult[] = [
-        compare('detect throughput', 'images/s', 'higher', per.map((r) => r.piped.imagesPerSec), per.map((r) => r.base.imagesPerSec), notes),
-        compare('detect latency p50, pipelined', 'ms/image', 'lower', per.map((r) => r.piped.p50Ms), per.map((r) => r.base.p50Ms)),
-        compare('detect latency p50, 1 in flight', 'ms/image', 'lower', per.map((r) => r.single.p50Ms), per.map((r) => r.base.p50Ms)),
-        compare('detect throughput, 1 in flight', 'images/s', 'higher', per.map((r) => r.single.imagesPerSec), per.map((r) => r.base.imagesPerSec)),
+        compare(
+          'detect throughput',
+          'images/s',
+          'higher',
+          per.map((r) => r.piped.imagesPerSec),
+          per.map((r) => r.base.imagesPerSec),
+          notes,
+        ),
+        compare(
+          'detect latency p50, pipelined',
+          'ms/image',
+          'lower',
+          per.map((r) => r.piped.p50Ms),
+          per.map((r) => r.base.p50Ms),
+        ),
+        compare(
+          'detect latency p50, 1 in flight',
+          'ms/image',
+          'lower',
+          per.map((r) => r.single.p50Ms),
+          per.map((r) => r.base.p50Ms),
+        ),
+        compare(
+          'detect throughput, 1 in flight',
+          'images/s',
+          'higher',
+          per.map((r) => r.single.imagesPerSec),
+          per.map((r) => r.base.imagesPerSec),
+        ),
       ];
       return results;
     } finally {

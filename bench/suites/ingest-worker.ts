@@ -13,7 +13,9 @@ import { RtspCameraSource } from '../../connectors/rtsp/index.js';
 import { errorMessage } from '../../engine/errors.js';
 import { createLogger } from '../../engine/log.js';
 
-type Request = { id: number; type: 'start'; urls: string[]; maxFps: number; silenceTimeoutMs: number } | { id: number; type: 'snapshot' };
+type Request =
+  | { id: number; type: 'start'; urls: string[]; maxFps: number; silenceTimeoutMs: number }
+  | { id: number; type: 'snapshot' };
 
 const log = createLogger('ingest', 'error');
 const sources: RtspCameraSource[] = [];
@@ -64,7 +66,18 @@ async function handle(req: Request): Promise<void> {
         reconnects += s.counters.reconnects;
       }
       const cpu = process.cpuUsage();
-      send({ id: req.id, type: 'snapshot', online, samples, sampleBytes, lossDiscarded, reconnects, cpuUs: cpu.user + cpu.system, rss: process.memoryUsage().rss, atMs: performance.now() });
+      send({
+        id: req.id,
+        type: 'snapshot',
+        online,
+        samples,
+        sampleBytes,
+        lossDiscarded,
+        reconnects,
+        cpuUs: cpu.user + cpu.system,
+        rss: process.memoryUsage().rss,
+        atMs: performance.now(),
+      });
     }
   } catch (err) {
     send({ id: req.id, type: 'error', error: errorMessage(err) });
@@ -72,7 +85,9 @@ async function handle(req: Request): Promise<void> {
 }
 
 if (!process.send) {
-  process.stderr.write('bench/suites/ingest-worker.js runs as a child process with an IPC channel (started by `npm run bench -- ingest`)\n');
+  process.stderr.write(
+    'bench/suites/ingest-worker.js runs as a child process with an IPC channel (started by `npm run bench -- ingest`)\n',
+  );
   process.exit(2);
 }
 process.on('message', (m) => void handle(m as Request));

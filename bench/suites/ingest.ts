@@ -54,10 +54,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Child {
   readonly proc: ChildProcess;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
 
   constructor(script: string, core: string) {
-    this.proc = spawn('taskset', ['-c', core, process.execPath, script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc = spawn('taskset', ['-c', core, process.execPath, script], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.proc.on('message', (m: Record<string, unknown>) => {
       const w = this.waiting.get(m.id as number);
       if (!w) return;
@@ -151,7 +156,10 @@ async function fleetSnap(fleet: Child): Promise<FleetSnap> {
 function fleetWindow(a: FleetSnap, b: FleetSnap): { skip: number; cpu: number } {
   const sent = b.stats.framesSent - a.stats.framesSent;
   const skipped = b.stats.framesSkipped - a.stats.framesSkipped;
-  return { skip: sent + skipped > 0 ? skipped / (sent + skipped) : 0, cpu: (b.cpuUs - a.cpuUs) / 1000 / (b.atMs - a.atMs) };
+  return {
+    skip: sent + skipped > 0 ? skipped / (sent + skipped) : 0,
+    cpu: (b.cpuUs - a.cpuUs) / 1000 / (b.atMs - a.atMs),
+  };
 }
 
 async function kuzetStep(fleet: Child, urls: string[], n: number, windowMs: number): Promise<Step> {
@@ -159,7 +167,10 @@ async function kuzetStep(fleet: Child, urls: string[], n: number, windowMs: numb
   try {
     await sleep(300);
     const idle = await worker.request<WorkerSnap>({ type: 'snapshot' });
-    await worker.request({ type: 'start', urls: urls.slice(0, n), maxFps: 1, silenceTimeoutMs: 10_000 }, 120_000);
+    await worker.request(
+      { type: 'start', urls: urls.slice(0, n), maxFps: 1, silenceTimeoutMs: 10_000 },
+      120_000,
+    );
     const t0 = performance.now();
     let w = idle;
     while (performance.now() - t0 < 30_000) {
@@ -220,9 +231,31 @@ interface Ffmpeg {
 }
 
 function startFfmpeg(url: string): Ffmpeg {
-  const proc = spawn('taskset', ['-c', INGEST_CORE, 'ffmpeg', '-hide_banner', '-loglevel', 'error', '-rtsp_transport', 'tcp', '-i', url, '-vf', 'fps=1', '-f', 'image2pipe', '-c:v', 'mjpeg', '-'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const proc = spawn(
+    'taskset',
+    [
+      '-c',
+      INGEST_CORE,
+      'ffmpeg',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-rtsp_transport',
+      'tcp',
+      '-i',
+      url,
+      '-vf',
+      'fps=1',
+      '-f',
+      'image2pipe',
+      '-c:v',
+      'mjpeg',
+      '-',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   const f: Ffmpeg = { proc, jpegs: 0 };
   let prevFF = false;
   // Counts JPEG end-of-image markers (FF D9); entropy-coded data stuffs FF as FF 00, so D9 after FF only ends an image.
@@ -277,11 +310,17 @@ function listArg(ctx: SuiteContext, key: string, dflt: number[]): number[] {
   const v = ctx.args[key];
   if (v === undefined) return dflt;
   const out = v.split(',').map(Number);
-  if (out.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`--${key} must be a comma-separated list of positive integers, got ${v}`);
+  if (out.some((n) => !Number.isInteger(n) || n < 1))
+    throw new RangeError(`--${key} must be a comma-separated list of positive integers, got ${v}`);
   return out.sort((a, b) => a - b);
 }
 
-async function ramp(label: string, ns: number[], step: (n: number) => Promise<Step>, progress: (m: string) => void): Promise<Step[]> {
+async function ramp(
+  label: string,
+  ns: number[],
+  step: (n: number) => Promise<Step>,
+  progress: (m: string) => void,
+): Promise<Step[]> {
   const steps: Step[] = [];
   for (const n of ns) {
     const s = await step(n);
@@ -299,11 +338,23 @@ function maxHeld(steps: Step[]): Step | undefined {
 async function resolution(ctx: SuiteContext, width: number, height: number): Promise<BenchResult[]> {
   const quick = ctx.args.quick === 'true';
   const windowMs = Number(ctx.args['window-s'] ?? (quick ? 6 : 10)) * 1000;
-  const kRamp = listArg(ctx, 'ramp', quick ? [100, 500, 1000] : [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000]);
+  const kRamp = listArg(
+    ctx,
+    'ramp',
+    quick ? [100, 500, 1000] : [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000],
+  );
   const bRamp = listArg(ctx, 'baseline-ramp', quick ? [1, 2, 4, 8] : [1, 2, 4, 6, 8, 12, 16, 24, 32, 48]);
   const label = `${width}x${height}`;
   ctx.progress(`${label}: preparing clip (ffmpeg, cached in .bench/clips)`);
-  const clip = await ensureClip({ codec: 'h264', width, height, fps: FPS, gop: GOP, kbps: KBPS, seconds: CLIP_SECONDS });
+  const clip = await ensureClip({
+    codec: 'h264',
+    width,
+    height,
+    fps: FPS,
+    gop: GOP,
+    kbps: KBPS,
+    seconds: CLIP_SECONDS,
+  });
   const total = Math.max(kRamp[kRamp.length - 1], bRamp[bRamp.length - 1]);
   const digits = String(total).length;
   const cameras: FleetCamera[] = Array.from({ length: total }, (_, i) => ({
@@ -316,7 +367,12 @@ async function resolution(ctx: SuiteContext, width: number, height: number): Pro
   const fleet = new Child(compiledPath('bench/fleet/child.ts'), FLEET_CORE);
   try {
     const { urls } = await fleet.request<{ urls: string[] }>({ type: 'start', cameras, joinAt: 'live' });
-    const base = await ramp(`${label} baseline`, bRamp, (n) => baselineStep(fleet, urls, n, windowMs), ctx.progress);
+    const base = await ramp(
+      `${label} baseline`,
+      bRamp,
+      (n) => baselineStep(fleet, urls, n, windowMs),
+      ctx.progress,
+    );
     const bMax = maxHeld(base);
     // CPU per camera is compared where both sides ran: the baseline's largest held N (else its first step).
     const common = bMax?.n ?? base[0].n;
@@ -328,7 +384,9 @@ async function resolution(ctx: SuiteContext, width: number, height: number): Pro
     const kLast = kuz[kuz.length - 1];
     const bLast = base[base.length - 1];
     const why = (last: Step) =>
-      last.held ? `ramp ended at N=${last.n} still holding${last.limit ? ` (${last.limit})` : ''}` : `N=${last.n} failed: ${last.limit}`;
+      last.held
+        ? `ramp ended at N=${last.n} still holding${last.limit ? ` (${last.limit})` : ''}`
+        : `N=${last.n} failed: ${last.limit}`;
     const notes =
       `H.264 ${label}, ${KBPS} kbit/s, ${FPS} fps, GOP ${GOP} (keyframe every ${GOP / FPS} s), RTP/TCP interleaved over loopback; ` +
       `Kuzet due ${KUZET_DUE_PER_S} samples/s/camera (every keyframe), baseline due ${BASELINE_DUE_PER_S} JPEG/s/camera (ffmpeg fps=1); ` +
@@ -337,9 +395,29 @@ async function resolution(ctx: SuiteContext, width: number, height: number): Pro
     const one = (s: Step | undefined, f: (s: Step) => number) => [s ? f(s) : Number.NaN];
     return [
       compare(`max cameras held, ${label}`, 'cameras', 'higher', [kMax?.n ?? 0], [bMax?.n ?? 0], notes),
-      compare(`RSS per camera at max held, ${label}`, 'MiB', 'lower', one(kMax ?? kuz[0], (s) => s.rssPerCameraMiB), one(bMax ?? base[0], (s) => s.rssPerCameraMiB), `Kuzet at N=${(kMax ?? kuz[0]).n}, baseline at N=${(bMax ?? base[0]).n}`),
-      compare(`CPU per camera at N=${common}, ${label}`, '% of a core', 'lower', one(kCommon, (s) => (s.clientCpu / s.n) * 100), one(bCommon, (s) => (s.clientCpu / s.n) * 100)),
-      compare(`CPU per camera at max held, ${label}`, '% of a core', 'lower', one(kMax ?? kuz[0], (s) => (s.clientCpu / s.n) * 100), one(bMax ?? base[0], (s) => (s.clientCpu / s.n) * 100), `Kuzet at N=${(kMax ?? kuz[0]).n}, baseline at N=${(bMax ?? base[0]).n}`),
+      compare(
+        `RSS per camera at max held, ${label}`,
+        'MiB',
+        'lower',
+        one(kMax ?? kuz[0], (s) => s.rssPerCameraMiB),
+        one(bMax ?? base[0], (s) => s.rssPerCameraMiB),
+        `Kuzet at N=${(kMax ?? kuz[0]).n}, baseline at N=${(bMax ?? base[0]).n}`,
+      ),
+      compare(
+        `CPU per camera at N=${common}, ${label}`,
+        '% of a core',
+        'lower',
+        one(kCommon, (s) => (s.clientCpu / s.n) * 100),
+        one(bCommon, (s) => (s.clientCpu / s.n) * 100),
+      ),
+      compare(
+        `CPU per camera at max held, ${label}`,
+        '% of a core',
+        'lower',
+        one(kMax ?? kuz[0], (s) => (s.clientCpu / s.n) * 100),
+        one(bMax ?? base[0], (s) => (s.clientCpu / s.n) * 100),
+        `Kuzet at N=${(kMax ?? kuz[0]).n}, baseline at N=${(bMax ?? base[0]).n}`,
+      ),
     ];
   } finally {
     fleet.kill();
@@ -359,7 +437,8 @@ export const ingestSuite: Suite = {
     const res = (ctx.args.resolutions ?? '640x360,1280x720').split(',').map((r) => r.split('x').map(Number));
     const out: BenchResult[] = [];
     for (const [w, h] of res) {
-      if (!(w > 0 && h > 0)) throw new RangeError(`--resolutions must be like 640x360,1280x720, got ${ctx.args.resolutions}`);
+      if (!(w > 0 && h > 0))
+        throw new RangeError(`--resolutions must be like 640x360,1280x720, got ${ctx.args.resolutions}`);
       out.push(...(await resolution(ctx, w, h)));
     }
     return out;

@@ -17,7 +17,12 @@ describe('NATS bus', () => {
 
   it('starts a local nats-server when nothing answers, and publishes msgpack detections', async () => {
     // Port 1 on loopback never has a NATS server: this is the "fresh machine" path.
-    const bus = await Bus.open({ url: 'nats://127.0.0.1:1', embedded: 'auto', storeDir: join(dir, 'a'), log });
+    const bus = await Bus.open({
+      url: 'nats://127.0.0.1:1',
+      embedded: 'auto',
+      storeDir: join(dir, 'a'),
+      log,
+    });
     try {
       assert.notEqual(bus.url, 'nats://127.0.0.1:1');
       const sub = bus.nc.subscribe('kuzet.det.>', { max: 1 });
@@ -28,14 +33,22 @@ describe('NATS bus', () => {
         captureTimeMs: 1_700_000_000_000,
         width: 640,
         height: 424,
-        detections: [{ classId: 0, className: 'person', score: 0.8912, x1: 10.4, y1: 20, x2: 30, y2: 40, trackId: null }],
+        detections: [
+          { classId: 0, className: 'person', score: 0.8912, x1: 10.4, y1: 20, x2: 30, y2: 40, trackId: null },
+        ],
       });
       for await (const m of sub) {
         assert.equal(m.subject, 'kuzet.det.s1.cam1');
         const msg = decodeMessage<DetectionMessage>(m.data);
         assert.equal(msg.v, 1);
         assert.equal(msg.seq, 7);
-        assert.deepEqual(msg.detections[0], { class: 'person', classId: 0, score: 0.891, box: [10, 20, 30, 40], track: null });
+        assert.deepEqual(msg.detections[0], {
+          class: 'person',
+          classId: 0,
+          score: 0.891,
+          box: [10, 20, 30, 40],
+          track: null,
+        });
       }
     } finally {
       await bus.close();
@@ -43,7 +56,12 @@ describe('NATS bus', () => {
   });
 
   it('uses an existing server when one answers, and refuses to start one with embedded: never', async () => {
-    const first = await Bus.open({ url: 'nats://127.0.0.1:1', embedded: 'always', storeDir: join(dir, 'b'), log });
+    const first = await Bus.open({
+      url: 'nats://127.0.0.1:1',
+      embedded: 'always',
+      storeDir: join(dir, 'b'),
+      log,
+    });
     try {
       const second = await Bus.open({ url: first.url, embedded: 'never', storeDir: join(dir, 'c'), log });
       assert.equal(second.url, first.url);

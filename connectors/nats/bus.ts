@@ -26,7 +26,13 @@ export interface DetectionMessage {
   time: number;
   width: number;
   height: number;
-  detections: Array<{ class: string; classId: number; score: number; box: [number, number, number, number]; track: number | null }>;
+  detections: Array<{
+    class: string;
+    classId: number;
+    score: number;
+    box: [number, number, number, number];
+    track: number | null;
+  }>;
 }
 
 export function encodeDetections(f: FrameDetections): Uint8Array {
@@ -78,7 +84,8 @@ export class Bus {
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect') {
-        if (this.connected) this.log.warn('NATS connection lost; dropping detections until it returns', { url: this.url });
+        if (this.connected)
+          this.log.warn('NATS connection lost; dropping detections until it returns', { url: this.url });
         this.connected = false;
       } else if (s.type === 'reconnect') {
         this.connected = true;

@@ -1,2 +1,9 @@
-export { Bus, subjects, encodeDetections, decodeMessage, type BusOptions, type DetectionMessage } from './bus.js';
+export {
+  Bus,
+  subjects,
+  encodeDetections,
+  decodeMessage,
+  type BusOptions,
+  type DetectionMessage,
+} from './bus.js';
 export { startNatsServer, type LocalNatsServer } from './server.js';

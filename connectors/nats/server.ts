@@ -18,11 +18,18 @@ function findBinary(): string {
 }
 
 /** Starts nats-server with JetStream on 127.0.0.1 and a free port (or the given one). */
-export function startNatsServer(opts: { storeDir: string; port?: number; log?: Logger }): Promise<LocalNatsServer> {
+export function startNatsServer(opts: {
+  storeDir: string;
+  port?: number;
+  log?: Logger;
+}): Promise<LocalNatsServer> {
   mkdirSync(opts.storeDir, { recursive: true });
   const args = ['-js', '-a', '127.0.0.1', '-p', String(opts.port ?? -1), '-sd', opts.storeDir];
   // Own process group: a Ctrl-C meant for the engine must not stop the broker before the engine drains.
-  const child: ChildProcess = spawn(findBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child: ChildProcess = spawn(findBinary(), args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
   // If the engine dies without stopping it (kill -9 excepted), take the broker down too.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -31,7 +38,12 @@ export function startNatsServer(opts: { storeDir: string; port?: number; log?: L
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new KuzetError('KUZET_ERR_BUS', `nats-server did not report a client port within 10 s: ${out.slice(-300)}`));
+      reject(
+        new KuzetError(
+          'KUZET_ERR_BUS',
+          `nats-server did not report a client port within 10 s: ${out.slice(-300)}`,
+        ),
+      );
     }, 10_000);
     child.once('error', (err) => {
       clearTimeout(timer);

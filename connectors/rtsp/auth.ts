@@ -43,7 +43,11 @@ export function parseChallenges(values: readonly string[]): AuthChallenge[] {
       // MD5-sess and SHA-256 are rare on cameras; unsupported ones are left out so Basic can be tried.
       if (algorithm !== undefined && algorithm.toUpperCase() !== 'MD5') continue;
       const qops = (params.get('qop') ?? '').split(',').map((q) => q.trim().toLowerCase());
-      const c: AuthChallenge = { scheme: 'digest', realm: params.get('realm') ?? '', nonce: params.get('nonce') ?? '' };
+      const c: AuthChallenge = {
+        scheme: 'digest',
+        realm: params.get('realm') ?? '',
+        nonce: params.get('nonce') ?? '',
+      };
       const opaque = params.get('opaque');
       if (opaque !== undefined) c.opaque = opaque;
       if (qops.includes('auth')) c.qop = 'auth';
@@ -118,7 +122,15 @@ export class Authenticator {
   header(method: string, uri: string): string {
     if (this.challenge.scheme === 'basic') return basicAuthorization(this.user, this.pass);
     this.nc += 1;
-    return digestAuthorization({ user: this.user, pass: this.pass, method, uri, challenge: this.challenge, nc: this.nc, cnonce: this.cnonce });
+    return digestAuthorization({
+      user: this.user,
+      pass: this.pass,
+      method,
+      uri,
+      challenge: this.challenge,
+      nc: this.nc,
+      cnonce: this.cnonce,
+    });
   }
 }
 

@@ -147,7 +147,10 @@ export class RtspClient {
         return await this.openInner('udp', true);
       } catch (err) {
         if (!(err instanceof UdpUnavailable)) throw err;
-        this.opts.log.info('UDP transport unusable, falling back to TCP interleaved', { url: this.url, err: err.message });
+        this.opts.log.info('UDP transport unusable, falling back to TCP interleaved', {
+          url: this.url,
+          err: err.message,
+        });
         await this.teardownQuietly();
         this.destroy();
         this.resetSession();
@@ -177,7 +180,11 @@ export class RtspClient {
       describe = await this.request('DESCRIBE', this.url, { Accept: 'application/sdp' });
       const location = header(describe, 'location');
       if ((describe.status === 301 || describe.status === 302) && location) {
-        if (redirects >= MAX_REDIRECTS) throw new KuzetError('KUZET_ERR_RTSP', `DESCRIBE ${this.url}: more than ${MAX_REDIRECTS} redirects`);
+        if (redirects >= MAX_REDIRECTS)
+          throw new KuzetError(
+            'KUZET_ERR_RTSP',
+            `DESCRIBE ${this.url}: more than ${MAX_REDIRECTS} redirects`,
+          );
         this.opts.log.info('Following redirect', { from: this.url, to: credentialsFromUrl(location).url });
         this.url = credentialsFromUrl(location).url;
         this.destroy();
@@ -191,25 +198,38 @@ export class RtspClient {
     const base = header(describe, 'content-base') ?? header(describe, 'content-location') ?? this.url;
     const sdp = parseSdp(describe.body, base);
     const video = sdp.media.find((m) => m.kind === 'video' && (m.codec === 'h264' || m.codec === 'h265'));
-    if (!video) throw new UnsupportedCodecError(this.url, sdp.media.map((m) => `${m.kind}/${m.encoding || '?'}`).join(', '));
+    if (!video)
+      throw new UnsupportedCodecError(
+        this.url,
+        sdp.media.map((m) => `${m.kind}/${m.encoding || '?'}`).join(', '),
+      );
 
     let setup: RtspMessage;
     if (mode === 'udp') {
       const [rtp, rtcp] = await this.bindUdpPair();
       const port = rtp.address().port;
-      setup = await this.request('SETUP', video.control, { Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}` });
+      setup = await this.request('SETUP', video.control, {
+        Transport: `RTP/AVP;unicast;client_port=${port}-${port + 1}`,
+      });
       if (setup.status !== 200 || !/server_port=\d+/i.test(header(setup, 'transport') ?? '')) {
         rtp.close();
         rtcp.close();
         if (!auto) this.fail('SETUP', setup);
-        this.opts.log.info('UDP transport refused, using TCP interleaved', { url: this.url, status: setup.status });
+        this.opts.log.info('UDP transport refused, using TCP interleaved', {
+          url: this.url,
+          status: setup.status,
+        });
         mode = 'tcp';
-        setup = await this.request('SETUP', video.control, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' });
+        setup = await this.request('SETUP', video.control, {
+          Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1',
+        });
       } else {
         this.useUdp(rtp, rtcp, header(setup, 'transport') ?? '');
       }
     } else {
-      setup = await this.request('SETUP', video.control, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' });
+      setup = await this.request('SETUP', video.control, {
+        Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1',
+      });
     }
     if (setup.status !== 200) this.fail('SETUP', setup);
     this.transportInUse = mode;
@@ -229,12 +249,22 @@ export class RtspClient {
         this.rtpChannel = Number(ch[1]);
         this.rtcpChannel = ch[2] !== undefined ? Number(ch[2]) : this.rtpChannel + 1;
       } else if (!/TCP/i.test(transport)) {
-        throw new KuzetError('KUZET_ERR_RTSP', `SETUP ${video.control}: server refused TCP interleaved transport (${transport})`);
+        throw new KuzetError(
+          'KUZET_ERR_RTSP',
+          `SETUP ${video.control}: server refused TCP interleaved transport (${transport})`,
+        );
       }
     }
 
     this.controlUrl = sdp.control;
-    const info: RtspSessionInfo = { url: this.url, sdp, video, sessionId: this.sessionId, timeoutS, transport: mode };
+    const info: RtspSessionInfo = {
+      url: this.url,
+      sdp,
+      video,
+      sessionId: this.sessionId,
+      timeoutS,
+      transport: mode,
+    };
     this.opts.onReady?.(info);
     const play = await this.request('PLAY', sdp.control, { Range: 'npt=0.000-' });
     if (play.status !== 200) this.fail('PLAY', play);
@@ -254,7 +284,8 @@ export class RtspClient {
       const t0 = Date.now();
       while (this.rtpStats.received === 0) {
         if (Date.now() - t0 >= waitMs) throw new UdpUnavailable(`no RTP over UDP within ${waitMs} ms`);
-        if (!this.socket || this.socket.destroyed) throw new KuzetError('KUZET_ERR_CAMERA', `${this.url}: connection closed`);
+        if (!this.socket || this.socket.destroyed)
+          throw new KuzetError('KUZET_ERR_CAMERA', `${this.url}: connection closed`);
         await new Promise((r) => setTimeout(r, 20));
       }
     }
@@ -294,7 +325,10 @@ export class RtspClient {
         rtp.close();
       }
     }
-    throw new KuzetError('KUZET_ERR_CAMERA', `${this.url}: could not bind an even/odd UDP port pair for RTP/RTCP`);
+    throw new KuzetError(
+      'KUZET_ERR_CAMERA',
+      `${this.url}: could not bind an even/odd UDP port pair for RTP/RTCP`,
+    );
   }
 
   private useUdp(rtp: UdpSocket, rtcp: UdpSocket, transport: string): void {
@@ -303,14 +337,16 @@ export class RtspClient {
     const ports = /server_port=(\d+)(?:-(\d+))?/i.exec(transport);
     const source = /;\s*source=([^;\s]+)/i.exec(transport)?.[1];
     const host = source ?? this.socket?.remoteAddress ?? new URL(this.url).hostname.replace(/^\[|\]$/g, '');
-    if (ports) this.serverRtcp = { host, port: ports[2] !== undefined ? Number(ports[2]) : Number(ports[1]) + 1 };
+    if (ports)
+      this.serverRtcp = { host, port: ports[2] !== undefined ? Number(ports[2]) : Number(ports[1]) + 1 };
     const stats = () => this.rtpStats;
     rtp.on('message', (msg: Buffer) => {
       stats().onRtp(msg);
       this.opts.onRtp(msg);
     });
     rtcp.on('message', (msg: Buffer) => stats().onRtcp(msg, Date.now()));
-    const onError = (err: Error) => this.opts.log.debug('UDP socket error', { url: this.url, err: err.message });
+    const onError = (err: Error) =>
+      this.opts.log.debug('UDP socket error', { url: this.url, err: err.message });
     rtp.on('error', onError);
     rtcp.on('error', onError);
   }
@@ -333,7 +369,10 @@ export class RtspClient {
     const s = this.socket;
     if (!s || !this.sessionId || s.destroyed || !s.writable) return;
     try {
-      await Promise.race([this.request('TEARDOWN', this.controlUrl || this.url), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await Promise.race([
+        this.request('TEARDOWN', this.controlUrl || this.url),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
     } catch {
       // The camera may already be gone.
     }
@@ -363,7 +402,8 @@ export class RtspClient {
 
   private connectSocket(): Promise<void> {
     const u = new URL(this.url);
-    if (u.protocol !== 'rtsp:') throw new KuzetError('KUZET_ERR_CONFIG', `url: only rtsp:// is supported (got ${u.protocol}//)`);
+    if (u.protocol !== 'rtsp:')
+      throw new KuzetError('KUZET_ERR_CONFIG', `url: only rtsp:// is supported (got ${u.protocol}//)`);
     const host = u.hostname.replace(/^\[|\]$/g, '');
     const port = u.port ? Number(u.port) : 554;
     return new Promise((resolve, reject) => {
@@ -381,7 +421,9 @@ export class RtspClient {
         (m) => this.onMessage(m),
       );
       const timer = setTimeout(() => {
-        s.destroy(new KuzetError('KUZET_ERR_CAMERA', `connect ${host}:${port}: timed out after ${this.timeoutMs} ms`));
+        s.destroy(
+          new KuzetError('KUZET_ERR_CAMERA', `connect ${host}:${port}: timed out after ${this.timeoutMs} ms`),
+        );
       }, this.timeoutMs);
       s.once('connect', () => {
         clearTimeout(timer);
@@ -440,11 +482,18 @@ export class RtspClient {
   }
 
   /** Sends a request; answers 401 once by authenticating and resending. */
-  private async request(method: string, url: string, extra: Record<string, string> = {}): Promise<RtspMessage> {
+  private async request(
+    method: string,
+    url: string,
+    extra: Record<string, string> = {},
+  ): Promise<RtspMessage> {
     let m = await this.send(method, url, extra);
     if (m.status === 401 && this.user !== undefined) {
       const challenge = pickChallenge(parseChallenges(m.headers.get('www-authenticate') ?? []));
-      const stale = challenge?.scheme === 'digest' && this.auth?.challenge.nonce !== challenge.nonce && this.auth !== undefined;
+      const stale =
+        challenge?.scheme === 'digest' &&
+        this.auth?.challenge.nonce !== challenge.nonce &&
+        this.auth !== undefined;
       if (challenge && (this.auth === undefined || stale)) {
         this.auth = new Authenticator(this.user, this.pass ?? '', challenge);
         m = await this.send(method, url, extra);
@@ -455,7 +504,8 @@ export class RtspClient {
 
   private send(method: string, url: string, extra: Record<string, string>): Promise<RtspMessage> {
     const s = this.socket;
-    if (!s || s.destroyed) return Promise.reject(new KuzetError('KUZET_ERR_CAMERA', `${method} ${url}: not connected`));
+    if (!s || s.destroyed)
+      return Promise.reject(new KuzetError('KUZET_ERR_CAMERA', `${method} ${url}: not connected`));
     const cseq = ++this.cseq;
     let text = `${method} ${url} RTSP/1.0\r\nCSeq: ${cseq}\r\nUser-Agent: ${this.opts.userAgent ?? 'kuzet'}\r\n`;
     if (this.sessionId) text += `Session: ${this.sessionId}\r\n`;

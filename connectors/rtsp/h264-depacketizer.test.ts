@@ -18,13 +18,19 @@ function rtp(payload: Buffer, ts: number, marker: boolean, s = seq++): Buffer {
   return Buffer.concat([h, payload]);
 }
 function stapA(...nals: Buffer[]): Buffer {
-  return Buffer.concat([Buffer.from([0x18]), ...nals.flatMap((n) => [Buffer.from([n.length >> 8, n.length & 0xff]), n])]);
+  return Buffer.concat([
+    Buffer.from([0x18]),
+    ...nals.flatMap((n) => [Buffer.from([n.length >> 8, n.length & 0xff]), n]),
+  ]);
 }
 function fuA(nal: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];
   for (let off = 1; off < nal.length; off += size) {
     const end = Math.min(nal.length, off + size);
-    const hdr = Buffer.from([(nal[0] & 0xe0) | 28, (off === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | (nal[0] & 0x1f)]);
+    const hdr = Buffer.from([
+      (nal[0] & 0xe0) | 28,
+      (off === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | (nal[0] & 0x1f),
+    ]);
     out.push(Buffer.concat([hdr, nal.subarray(off, end)]));
   }
   return out;
@@ -86,7 +92,8 @@ test('FU-A fragments are reassembled, and a multi-slice IDR keeps all its slices
 
 test('unwanted units are skipped after one question each, and counted', () => {
   const { d, out, asked } = setup(() => false, [SPS, PPS]);
-  for (let i = 0; i < 5; i++) fuA(slice(3000), 1000).forEach((f, j, all) => d.push(rtp(f, 100 * i, j === all.length - 1)));
+  for (let i = 0; i < 5; i++)
+    fuA(slice(3000), 1000).forEach((f, j, all) => d.push(rtp(f, 100 * i, j === all.length - 1)));
   assert.equal(out.length, 0);
   assert.deepEqual(asked, [false, false, false, false, false]);
   assert.equal(d.counters.skipped, 5);

@@ -59,7 +59,10 @@ function freePort(): Promise<number> {
 }
 
 test('GStreamer gst-rtsp-server camera: online, samples SPS+PPS+IDR', async () => {
-  const probe = spawnSync(PYTHON, ['-c', "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"]);
+  const probe = spawnSync(PYTHON, [
+    '-c',
+    "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer",
+  ]);
   assert.equal(
     probe.status,
     0,
@@ -68,7 +71,11 @@ test('GStreamer gst-rtsp-server camera: online, samples SPS+PPS+IDR', async () =
       probe.stderr?.toString(),
   );
   const port = await freePort();
-  const child = spawn(PYTHON, ['-c', SERVER, String(port), repoPath('bench/fixtures/clips/demo-640x360.h264')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    PYTHON,
+    ['-c', SERVER, String(port), repoPath('bench/fixtures/clips/demo-640x360.h264')],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const samples: Sample[] = [];
@@ -101,7 +108,8 @@ test('GStreamer gst-rtsp-server camera: online, samples SPS+PPS+IDR', async () =
       const d = s.data;
       assert.deepEqual([d[4] & 0x1f], [7], 'starts with SPS');
       let types = '';
-      for (let i = 0; i + 3 < d.length; i++) if (d[i] === 0 && d[i + 1] === 0 && d[i + 2] === 1) types += (d[i + 3] & 0x1f) + ',';
+      for (let i = 0; i + 3 < d.length; i++)
+        if (d[i] === 0 && d[i + 1] === 0 && d[i + 2] === 1) types += (d[i + 3] & 0x1f) + ',';
       assert.match(types, /^7,8,5,/);
     }
     assert.equal(source.counters.lossDiscarded, 0);
@@ -114,7 +122,9 @@ test('GStreamer gst-rtsp-server camera: online, samples SPS+PPS+IDR', async () =
 /** Starts gst-rtsp-server on a free port serving `clip` at /live; resolves once it listens. */
 async function startGst(clip: string, codec: VideoCodec): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(PYTHON, ['-c', SERVER, String(port), clip, codec], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, ['-c', SERVER, String(port), clip, codec], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -152,7 +162,20 @@ const CLIPS: Record<Exclude<VideoCodec, 'jpeg'>, { width: number; height: number
     height: 360,
     make: () => {
       const file = join(workDir, 'demo-640x360.mp4');
-      ffmpegOrFail(['-r', '25', '-f', 'h264', '-i', repoPath('bench/fixtures/clips/demo-640x360.h264'), '-c', 'copy', file], 'the H.264 MP4');
+      ffmpegOrFail(
+        [
+          '-r',
+          '25',
+          '-f',
+          'h264',
+          '-i',
+          repoPath('bench/fixtures/clips/demo-640x360.h264'),
+          '-c',
+          'copy',
+          file,
+        ],
+        'the H.264 MP4',
+      );
       return file;
     },
   },
@@ -163,7 +186,25 @@ const CLIPS: Record<Exclude<VideoCodec, 'jpeg'>, { width: number; height: number
     make: () => {
       const file = join(workDir, 'clip-320x180.mp4');
       ffmpegOrFail(
-        ['-f', 'lavfi', '-i', 'testsrc=size=320x180:rate=25', '-t', '12', '-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'keyint=25:min-keyint=25:log-level=error', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', file],
+        [
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc=size=320x180:rate=25',
+          '-t',
+          '12',
+          '-c:v',
+          'libx265',
+          '-preset',
+          'ultrafast',
+          '-x265-params',
+          'keyint=25:min-keyint=25:log-level=error',
+          '-pix_fmt',
+          'yuv420p',
+          '-tag:v',
+          'hvc1',
+          file,
+        ],
         'the H.265 clip (needs libx265)',
       );
       return file;
@@ -183,48 +224,78 @@ for (const codec of ['h264', 'h265'] as const) {
     });
 
     for (const transport of ['tcp', 'udp'] as const) {
-      test(`${transport}: probe reports codec and size; samples decode with ffmpeg; RTCP RRs sent`, { timeout: 20_000 }, async () => {
-        const result = await probeCamera(gst.url, { seconds: 2, transport });
-        assert.equal(result.codec, codec);
-        assert.equal(result.transport, transport);
-        assert.deepEqual([result.width, result.height], [clip.width, clip.height]);
-        assert.equal(result.profile, 'Main');
-        assert.ok(result.accessUnits >= 30, `access units in 2 s: ${result.accessUnits}`);
-        assert.ok(result.fps !== null && Math.abs(result.fps - 25) < 1, `fps ${result.fps}`);
-        assert.ok(result.keyframes >= 1);
-        assert.ok(result.bitrateKbps > 0);
+      test(
+        `${transport}: probe reports codec and size; samples decode with ffmpeg; RTCP RRs sent`,
+        { timeout: 20_000 },
+        async () => {
+          const result = await probeCamera(gst.url, { seconds: 2, transport });
+          assert.equal(result.codec, codec);
+          assert.equal(result.transport, transport);
+          assert.deepEqual([result.width, result.height], [clip.width, clip.height]);
+          assert.equal(result.profile, 'Main');
+          assert.ok(result.accessUnits >= 30, `access units in 2 s: ${result.accessUnits}`);
+          assert.ok(result.fps !== null && Math.abs(result.fps - 25) < 1, `fps ${result.fps}`);
+          assert.ok(result.keyframes >= 1);
+          assert.ok(result.bitrateKbps > 0);
 
-        const samples: Sample[] = [];
-        const source = new RtspCameraSource({
-          schoolId: 's',
-          cameraId: `gst-${codec}-${transport}`,
-          url: gst.url,
-          transport,
-          rtcpIntervalMs: 300,
-          onSample: (s) => samples.push(s),
-          onStatus: () => {},
-          log: createLogger('test', 'error'),
-          reconnect: { initialMs: 200, maxMs: 500 },
-        });
-        try {
-          source.start();
-          await waitFor('a sample', () => samples.length >= 1, 6000);
-          // RTCP counters are folded in by the watchdog and by stop(); 300 ms period → a few RRs by now.
-          await new Promise((r) => setTimeout(r, 700));
-        } finally {
-          await source.stop();
-        }
-        assert.ok(source.counters.rtcpReportsSent >= 1, `RTCP RRs sent: ${source.counters.rtcpReportsSent}`);
-        assert.equal(source.counters.lossDiscarded, 0);
-        const s = samples[0];
-        assert.equal(s.codec, codec);
-        const file = join(workDir, `sample-${codec}-${transport}.${codec}`);
-        writeFileSync(file, s.data);
-        const fmt = codec === 'h264' ? 'h264' : 'hevc';
-        await execFileP('ffmpeg', ['-v', 'error', '-xerror', '-f', fmt, '-i', file, '-frames:v', '1', '-f', 'null', '-']);
-        const { stdout } = await execFileP('ffprobe', ['-v', 'error', '-f', fmt, '-show_entries', 'stream=width,height', '-of', 'csv=p=0', file]);
-        assert.equal(stdout.trim(), `${clip.width},${clip.height}`);
-      });
+          const samples: Sample[] = [];
+          const source = new RtspCameraSource({
+            schoolId: 's',
+            cameraId: `gst-${codec}-${transport}`,
+            url: gst.url,
+            transport,
+            rtcpIntervalMs: 300,
+            onSample: (s) => samples.push(s),
+            onStatus: () => {},
+            log: createLogger('test', 'error'),
+            reconnect: { initialMs: 200, maxMs: 500 },
+          });
+          try {
+            source.start();
+            await waitFor('a sample', () => samples.length >= 1, 6000);
+            // RTCP counters are folded in by the watchdog and by stop(); 300 ms period → a few RRs by now.
+            await new Promise((r) => setTimeout(r, 700));
+          } finally {
+            await source.stop();
+          }
+          assert.ok(
+            source.counters.rtcpReportsSent >= 1,
+            `RTCP RRs sent: ${source.counters.rtcpReportsSent}`,
+          );
+          assert.equal(source.counters.lossDiscarded, 0);
+          const s = samples[0];
+          assert.equal(s.codec, codec);
+          const file = join(workDir, `sample-${codec}-${transport}.${codec}`);
+          writeFileSync(file, s.data);
+          const fmt = codec === 'h264' ? 'h264' : 'hevc';
+          await execFileP('ffmpeg', [
+            '-v',
+            'error',
+            '-xerror',
+            '-f',
+            fmt,
+            '-i',
+            file,
+            '-frames:v',
+            '1',
+            '-f',
+            'null',
+            '-',
+          ]);
+          const { stdout } = await execFileP('ffprobe', [
+            '-v',
+            'error',
+            '-f',
+            fmt,
+            '-show_entries',
+            'stream=width,height',
+            '-of',
+            'csv=p=0',
+            file,
+          ]);
+          assert.equal(stdout.trim(), `${clip.width},${clip.height}`);
+        },
+      );
     }
 
     test('auto: UDP works here, so UDP is kept', { timeout: 20_000 }, async () => {
@@ -239,25 +310,50 @@ describe('bench fleet with third-party tools', () => {
   const log = createLogger('test', 'error');
   const clip = repoPath('bench/fixtures/clips/demo-640x360.h264');
 
-  test('ffprobe as the client (RTSP over TCP) reads codec and size from the fleet', { timeout: 20_000 }, async () => {
-    const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip }], log });
-    try {
-      const { stdout } = await execFileP('ffprobe', ['-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', fleet.urls[0]], { timeout: 15_000 });
-      assert.equal(stdout.trim(), 'h264,640,360');
-    } finally {
-      await fleet.stop();
-    }
-  });
+  test(
+    'ffprobe as the client (RTSP over TCP) reads codec and size from the fleet',
+    { timeout: 20_000 },
+    async () => {
+      const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip }], log });
+      try {
+        const { stdout } = await execFileP(
+          'ffprobe',
+          [
+            '-v',
+            'error',
+            '-rtsp_transport',
+            'tcp',
+            '-show_entries',
+            'stream=codec_name,width,height',
+            '-of',
+            'csv=p=0',
+            fleet.urls[0],
+          ],
+          { timeout: 15_000 },
+        );
+        assert.equal(stdout.trim(), 'h264,640,360');
+      } finally {
+        await fleet.stop();
+      }
+    },
+  );
 
-  test('auto falls back to TCP when the fleet refuses UDP (461); udp alone fails', { timeout: 20_000 }, async () => {
-    const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip }], log });
-    try {
-      const result = await probeCamera(fleet.urls[0], { seconds: 1, transport: 'auto' });
-      assert.equal(result.transport, 'tcp');
-      assert.deepEqual([result.codec, result.width, result.height], ['h264', 640, 360]);
-      await assert.rejects(probeCamera(fleet.urls[0], { seconds: 1, transport: 'udp' }), /SETUP answered 461/);
-    } finally {
-      await fleet.stop();
-    }
-  });
+  test(
+    'auto falls back to TCP when the fleet refuses UDP (461); udp alone fails',
+    { timeout: 20_000 },
+    async () => {
+      const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip }], log });
+      try {
+        const result = await probeCamera(fleet.urls[0], { seconds: 1, transport: 'auto' });
+        assert.equal(result.transport, 'tcp');
+        assert.deepEqual([result.codec, result.width, result.height], ['h264', 640, 360]);
+        await assert.rejects(
+          probeCamera(fleet.urls[0], { seconds: 1, transport: 'udp' }),
+          /SETUP answered 461/,
+        );
+      } finally {
+        await fleet.stop();
+      }
+    },
+  );
 });

@@ -22,7 +22,15 @@ export interface DepacketizerCounters {
 }
 
 export function newDepacketizerCounters(): DepacketizerCounters {
-  return { packets: 0, bytes: 0, accessUnits: 0, sampled: 0, skipped: 0, lossDiscarded: 0, noParameterSets: 0 };
+  return {
+    packets: 0,
+    bytes: 0,
+    accessUnits: 0,
+    sampled: 0,
+    skipped: 0,
+    lossDiscarded: 0,
+    noParameterSets: 0,
+  };
 }
 
 /** One wanted access unit as emitted by either codec. */

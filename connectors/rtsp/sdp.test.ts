@@ -35,7 +35,8 @@ test('H.264 track: rtpmap, fmtp, sprop-parameter-sets, control relative to Conte
 });
 
 test('H.265 track: sprop-vps/sps/pps', () => {
-  const sdp = 'v=0\nm=video 0 RTP/AVP 98\na=rtpmap:98 H265/90000\na=fmtp:98 sprop-vps=QAEMAf//; sprop-sps=QgEBAWA=; sprop-pps=RAHA8vA=\na=control:track1\n';
+  const sdp =
+    'v=0\nm=video 0 RTP/AVP 98\na=rtpmap:98 H265/90000\na=fmtp:98 sprop-vps=QAEMAf//; sprop-sps=QgEBAWA=; sprop-pps=RAHA8vA=\na=control:track1\n';
   const v = parseSdp(sdp, 'rtsp://cam/live').media[0];
   assert.equal(v.codec, 'h265');
   assert.deepEqual(
@@ -49,5 +50,8 @@ test('control resolution: absolute, "*", missing, and query-string bases', () =>
   assert.equal(resolveControl('rtsp://h/a/', 'rtsp://other/x'), 'rtsp://other/x');
   assert.equal(resolveControl('rtsp://h/a/', '*'), 'rtsp://h/a/');
   assert.equal(resolveControl('rtsp://h/a', undefined), 'rtsp://h/a');
-  assert.equal(resolveControl('rtsp://h/cam/realmonitor?channel=1&subtype=0', 'trackID=0'), 'rtsp://h/cam/realmonitor?channel=1&subtype=0/trackID=0');
+  assert.equal(
+    resolveControl('rtsp://h/cam/realmonitor?channel=1&subtype=0', 'trackID=0'),
+    'rtsp://h/cam/realmonitor?channel=1&subtype=0/trackID=0',
+  );
 });

@@ -59,7 +59,11 @@ after(async () => {
 });
 
 test('three fleet cameras: online, samples at 1 fps, each SPS+PPS+IDR, decodable by ffmpeg', async () => {
-  const fleet = await startFleet({ port: 0, cameras: ['cam01', 'cam02', 'cam03'].map((path) => ({ path, clip: CLIP })), log });
+  const fleet = await startFleet({
+    port: 0,
+    cameras: ['cam01', 'cam02', 'cam03'].map((path) => ({ path, clip: CLIP })),
+    log,
+  });
   try {
     const recs = fleet.urls.map((u) => recorder(u));
     recs.forEach((r) => {
@@ -83,13 +87,39 @@ test('three fleet cameras: online, samples at 1 fps, each SPS+PPS+IDR, decodable
     assert.equal(c.lossDiscarded, 0);
 
     const ffmpeg = spawnSync('ffmpeg', ['-version']);
-    assert.ok(!ffmpeg.error, 'ffmpeg is not installed: run `node deploy/setup.mjs` (it installs ffmpeg) and rerun the tests');
+    assert.ok(
+      !ffmpeg.error,
+      'ffmpeg is not installed: run `node deploy/setup.mjs` (it installs ffmpeg) and rerun the tests',
+    );
     const dir = mkdtempSync(join(tmpdir(), 'kuzet-rtsp-'));
     try {
       const file = join(dir, 'sample.h264');
       writeFileSync(file, recs[0].samples[1].data);
-      execFileSync('ffmpeg', ['-v', 'error', '-xerror', '-f', 'h264', '-i', file, '-frames:v', '1', '-f', 'null', '-']);
-      const probe = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', file]).toString().trim();
+      execFileSync('ffmpeg', [
+        '-v',
+        'error',
+        '-xerror',
+        '-f',
+        'h264',
+        '-i',
+        file,
+        '-frames:v',
+        '1',
+        '-f',
+        'null',
+        '-',
+      ]);
+      const probe = execFileSync('ffprobe', [
+        '-v',
+        'error',
+        '-show_entries',
+        'stream=width,height',
+        '-of',
+        'csv=p=0',
+        file,
+      ])
+        .toString()
+        .trim();
       assert.equal(probe, '640,360');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -117,7 +147,11 @@ test('camera dropped, then whole fleet restarted on the same port: offline, reco
 
     await fleet.stop();
     const offAt = r.statuses.length;
-    await waitFor('offline after fleet stop', () => r.statuses.slice(offAt).some((s) => s.type === 'camera-offline'), 2000);
+    await waitFor(
+      'offline after fleet stop',
+      () => r.statuses.slice(offAt).some((s) => s.type === 'camera-offline'),
+      2000,
+    );
     fleet = await startFleet({ port, cameras: [{ path: 'cam01', clip: CLIP }], log });
     const m = r.samples.length;
     await waitFor('samples after fleet restart', () => r.samples.length >= m + 1, 5000);
@@ -130,7 +164,12 @@ test('camera dropped, then whole fleet restarted on the same port: offline, reco
 });
 
 test('credentials: right ones (in the URL) stream; wrong ones give auth-failed without hammering', async () => {
-  const fleet = await startFleet({ port: 0, cameras: [{ path: 'cam01', clip: CLIP }], credentials: { user: 'op', pass: 's3cret' }, log });
+  const fleet = await startFleet({
+    port: 0,
+    cameras: [{ path: 'cam01', clip: CLIP }],
+    credentials: { user: 'op', pass: 's3cret' },
+    log,
+  });
   try {
     const good = recorder(fleet.urls[0].replace('rtsp://', 'rtsp://op:s3cret@'));
     sources.push(good.source);
@@ -162,7 +201,10 @@ test('unreachable camera: offline with a reason, retries with backoff, never thr
   await waitFor('two failed attempts', () => r.source.counters.reconnects >= 2, 3000);
   const off = r.statuses.filter((s) => s.type === 'camera-offline');
   assert.ok(off.every((s) => s.type === 'camera-offline' && s.reason === 'unreachable'));
-  assert.ok(off.every((s) => s.type === 'camera-offline' && s.since === off[0].at), 'since stays the first failure');
+  assert.ok(
+    off.every((s) => s.type === 'camera-offline' && s.since === off[0].at),
+    'since stays the first failure',
+  );
   await r.source.stop();
 });
 

@@ -9,7 +9,12 @@ import { errorMessage, KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { CameraStatus, Sample, VideoCodec } from '../../engine/types.js';
 import { RtspClient, RtspStatusError, type RtspSessionInfo, type RtspTransport } from './client.js';
-import { H264Depacketizer, newDepacketizerCounters, type DepacketizerCounters, type H264AccessUnit } from './h264-depacketizer.js';
+import {
+  H264Depacketizer,
+  newDepacketizerCounters,
+  type DepacketizerCounters,
+  type H264AccessUnit,
+} from './h264-depacketizer.js';
 import { H265Depacketizer } from './h265-depacketizer.js';
 import { createSampler, type Sampler, type SamplingPolicy } from './sampler.js';
 
@@ -59,9 +64,22 @@ export function depacketizerFor(
   const v = info.video;
   if (v.codec === 'h265') {
     const maxDonDiff = Number(v.fmtp['sprop-max-don-diff'] ?? 0) || 0;
-    return new H265Depacketizer({ payloadType: v.payloadType, parameterSets: v.parameterSets, maxDonDiff, wantNext, onAccessUnit, counters });
+    return new H265Depacketizer({
+      payloadType: v.payloadType,
+      parameterSets: v.parameterSets,
+      maxDonDiff,
+      wantNext,
+      onAccessUnit,
+      counters,
+    });
   }
-  return new H264Depacketizer({ payloadType: v.payloadType, parameterSets: v.parameterSets, wantNext, onAccessUnit, counters });
+  return new H264Depacketizer({
+    payloadType: v.payloadType,
+    parameterSets: v.parameterSets,
+    wantNext,
+    onAccessUnit,
+    counters,
+  });
 }
 
 export interface RtspSourceCounters extends DepacketizerCounters {
@@ -74,7 +92,14 @@ export interface RtspSourceCounters extends DepacketizerCounters {
 }
 
 /** Short, bounded-cardinality reasons for camera-offline (details go to the log). */
-export type OfflineReason = 'auth-failed' | 'unreachable' | 'connection-closed' | 'media-timeout' | 'rtsp-error' | 'unsupported-stream' | 'stopped';
+export type OfflineReason =
+  | 'auth-failed'
+  | 'unreachable'
+  | 'connection-closed'
+  | 'media-timeout'
+  | 'rtsp-error'
+  | 'unsupported-stream'
+  | 'stopped';
 
 function reasonOf(err: unknown): OfflineReason {
   if (err instanceof RtspStatusError) return err.status === 401 ? 'auth-failed' : 'rtsp-error';
@@ -84,7 +109,12 @@ function reasonOf(err: unknown): OfflineReason {
 }
 
 export class RtspCameraSource {
-  readonly counters: RtspSourceCounters = { ...newDepacketizerCounters(), reconnects: 0, rtcpReportsSent: 0, rtcpSenderReports: 0 };
+  readonly counters: RtspSourceCounters = {
+    ...newDepacketizerCounters(),
+    reconnects: 0,
+    rtcpReportsSent: 0,
+    rtcpSenderReports: 0,
+  };
   private readonly log: Logger;
   private readonly sampler: Sampler;
   private readonly initialMs: number;
@@ -147,7 +177,12 @@ export class RtspCameraSource {
   private connect(): void {
     if (!this.running) return;
     if (this.attempts++ > 0) this.counters.reconnects++;
-    this.status({ type: 'camera-connecting', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now() });
+    this.status({
+      type: 'camera-connecting',
+      schoolId: this.cfg.schoolId,
+      cameraId: this.cfg.cameraId,
+      at: Date.now(),
+    });
     this.sampler.reset();
     const client = new RtspClient({
       url: this.cfg.url,
@@ -170,7 +205,8 @@ export class RtspCameraSource {
       },
       onRtp: (pkt) => this.onRtp(pkt),
       onClose: (err) => {
-        if (this.client === client) this.drop(err ?? new KuzetError('KUZET_ERR_CAMERA', 'connection closed'), 'connection-closed');
+        if (this.client === client)
+          this.drop(err ?? new KuzetError('KUZET_ERR_CAMERA', 'connection closed'), 'connection-closed');
       },
     });
     this.client = client;
@@ -180,7 +216,13 @@ export class RtspCameraSource {
           void client.close();
           return;
         }
-        this.log.debug('Playing', { url: info.url, session: info.sessionId, timeoutS: info.timeoutS, codec: this.codec, transport: info.transport });
+        this.log.debug('Playing', {
+          url: info.url,
+          session: info.sessionId,
+          timeoutS: info.timeoutS,
+          codec: this.codec,
+          transport: info.transport,
+        });
         this.armWatchdog(client);
       },
       (err: unknown) => {
@@ -197,7 +239,13 @@ export class RtspCameraSource {
       this.offlineSince = undefined;
       this.failures = 0;
       this.log.debug('Camera online', { url: redact(this.cfg.url) });
-      this.status({ type: 'camera-online', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: Date.now(), codec: this.codec });
+      this.status({
+        type: 'camera-online',
+        schoolId: this.cfg.schoolId,
+        cameraId: this.cfg.cameraId,
+        at: Date.now(),
+        codec: this.codec,
+      });
     }
     d.push(pkt);
   }
@@ -233,7 +281,10 @@ export class RtspCameraSource {
           seen = this.counters.packets;
           progressAt = now;
         } else if (now - progressAt >= this.silenceMs) {
-          this.drop(new KuzetError('KUZET_ERR_CAMERA', `no media for ${now - progressAt} ms`), 'media-timeout');
+          this.drop(
+            new KuzetError('KUZET_ERR_CAMERA', `no media for ${now - progressAt} ms`),
+            'media-timeout',
+          );
         }
       },
       Math.max(100, Math.min(this.silenceMs / 4, 2500)),
@@ -263,7 +314,12 @@ export class RtspCameraSource {
     // The engine logs state transitions once; here only the details, so a dead camera retrying
     // for hours does not flood the log (auth failures stay visible: they need a person).
     const level = reason === 'auth-failed' ? 'warn' : 'debug';
-    this.log[level]('Camera offline', { reason, err: errorMessage(err), url: redact(this.cfg.url), failures: this.failures });
+    this.log[level]('Camera offline', {
+      reason,
+      err: errorMessage(err),
+      url: redact(this.cfg.url),
+      failures: this.failures,
+    });
     this.setOffline(reason);
     let delay: number;
     if (reason === 'auth-failed') {
@@ -281,7 +337,14 @@ export class RtspCameraSource {
     const now = Date.now();
     this.isOnline = false;
     this.offlineSince ??= now;
-    this.status({ type: 'camera-offline', schoolId: this.cfg.schoolId, cameraId: this.cfg.cameraId, at: now, since: this.offlineSince, reason });
+    this.status({
+      type: 'camera-offline',
+      schoolId: this.cfg.schoolId,
+      cameraId: this.cfg.cameraId,
+      at: now,
+      since: this.offlineSince,
+      reason,
+    });
   }
 
   private status(s: CameraStatus): void {

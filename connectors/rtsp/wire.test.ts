@@ -3,8 +3,10 @@ import { test } from 'node:test';
 import { RtspReader, header, type RtspMessage } from './wire.js';
 
 test('responses and interleaved frames survive being cut at every byte boundary', () => {
-  const resp = 'RTSP/1.0 200 OK\r\nCSeq: 3\r\nContent-Length: 5\r\nWWW-Authenticate: Basic realm="a"\r\nWWW-Authenticate: Digest realm="a", nonce="b"\r\n\r\nhello';
-  const frame = (ch: number, n: number) => Buffer.concat([Buffer.from([0x24, ch, n >> 8, n & 0xff]), Buffer.alloc(n, ch + 1)]);
+  const resp =
+    'RTSP/1.0 200 OK\r\nCSeq: 3\r\nContent-Length: 5\r\nWWW-Authenticate: Basic realm="a"\r\nWWW-Authenticate: Digest realm="a", nonce="b"\r\n\r\nhello';
+  const frame = (ch: number, n: number) =>
+    Buffer.concat([Buffer.from([0x24, ch, n >> 8, n & 0xff]), Buffer.alloc(n, ch + 1)]);
   const stream = Buffer.concat([frame(0, 300), Buffer.from(resp), frame(1, 20), frame(0, 2000)]);
   for (let cut = 1; cut < stream.length; cut += 7) {
     const frames: string[] = [];

@@ -12,7 +12,11 @@ export interface ConnectOptions {
  * A postgres.js client for the detections store. Small pool: the embedded server serialises all clients onto
  * one session anyway, and a real PostgreSQL gains nothing from more writers than batches in flight.
  */
-export function connectTimescale(url: string, log: Logger = createLogger('timescale'), opts: ConnectOptions = {}): Sql {
+export function connectTimescale(
+  url: string,
+  log: Logger = createLogger('timescale'),
+  opts: ConnectOptions = {},
+): Sql {
   return postgres(url, {
     max: opts.max ?? 4,
     connect_timeout: opts.connectTimeoutS ?? 5,

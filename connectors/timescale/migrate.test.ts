@@ -13,10 +13,15 @@ function recordingLogger(lines: Array<{ level: string; msg: string; fields?: Log
     (msg: string, fields?: LogFields): void => {
       lines.push({ level, msg, fields });
     };
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  const logger: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: () => logger,
+  };
   return logger;
 }
-
 
 describe('migrate', { timeout: 60_000 }, () => {
   describe('on the embedded TimescaleDB', () => {
@@ -39,13 +44,16 @@ describe('migrate', { timeout: 60_000 }, () => {
       assert.deepEqual(second, { applied: [], timescale: true });
       assert.equal(lines.filter((l) => l.level === 'warn').length, 0);
 
-      const [ht] = await sql`SELECT count(*)::int AS n FROM timescaledb_information.hypertables WHERE hypertable_name = 'detections'`;
+      const [ht] =
+        await sql`SELECT count(*)::int AS n FROM timescaledb_information.hypertables WHERE hypertable_name = 'detections'`;
       assert.equal(ht!.n, 1);
-      const [dim] = await sql`SELECT time_interval = INTERVAL '1 day' AS one_day FROM timescaledb_information.dimensions WHERE hypertable_name = 'detections'`;
+      const [dim] =
+        await sql`SELECT time_interval = INTERVAL '1 day' AS one_day FROM timescaledb_information.dimensions WHERE hypertable_name = 'detections'`;
       assert.equal(dim!.one_day, true);
       const tracked = await sql`SELECT id, name FROM kuzet_migrations`;
       assert.deepEqual([...tracked], [{ id: 1, name: '001_detections.sql' }]);
-      const [idx] = await sql`SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'detections_school_camera_time_idx'`;
+      const [idx] =
+        await sql`SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'detections_school_camera_time_idx'`;
       assert.equal(idx!.n, 1);
     });
   });
@@ -60,7 +68,8 @@ describe('migrate', { timeout: 60_000 }, () => {
       // A private server from Debian's binaries: the machine's own one may be absent or out of reach.
       server = await startThrowawayPostgres();
       admin = postgres(server.url, { max: 1, onnotice: () => undefined });
-      const [ext] = await admin`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`;
+      const [ext] =
+        await admin`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`;
       assert.equal(ext!.n, 0, 'the throwaway PostgreSQL must lack TimescaleDB');
       await admin.unsafe(`CREATE SCHEMA ${schema}`);
       sql = postgres(server.url, { max: 2, onnotice: () => undefined, connection: { search_path: schema } });
@@ -73,7 +82,10 @@ describe('migrate', { timeout: 60_000 }, () => {
 
     it('falls back to a plain table with one warning, and stays idempotent', async () => {
       const lines: Array<{ level: string; msg: string }> = [];
-      assert.deepEqual(await migrate(sql, recordingLogger(lines)), { applied: ['001_detections.sql'], timescale: false });
+      assert.deepEqual(await migrate(sql, recordingLogger(lines)), {
+        applied: ['001_detections.sql'],
+        timescale: false,
+      });
       const warnings = lines.filter((l) => l.level === 'warn');
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!.msg, /TimescaleDB is not available.*plain table/);
@@ -82,7 +94,8 @@ describe('migrate', { timeout: 60_000 }, () => {
       await sql`INSERT INTO detections (time, school_id, camera_id, class, score, box, frame_seq) VALUES (now(), 's', 'c', 'person', 0.9, '{1,2,3,4}', 1)`;
       const [row] = await sql`SELECT box, track_id FROM detections`;
       assert.deepEqual(row, { box: [1, 2, 3, 4], track_id: null });
-      const [where] = await sql`SELECT table_schema FROM information_schema.tables WHERE table_name = 'detections' AND table_schema = ${schema}`;
+      const [where] =
+        await sql`SELECT table_schema FROM information_schema.tables WHERE table_name = 'detections' AND table_schema = ${schema}`;
       assert.equal(where!.table_schema, schema);
     });
   });

@@ -36,7 +36,10 @@ export function listMigrations(dir: string): MigrationFile[] {
   files.sort((a, b) => a.id - b.id);
   for (let i = 1; i < files.length; i++) {
     if (files[i]!.id === files[i - 1]!.id) {
-      throw new KuzetError('KUZET_ERR_DB', `Migrations ${files[i - 1]!.name} and ${files[i]!.name} share number ${files[i]!.id} (${dir})`);
+      throw new KuzetError(
+        'KUZET_ERR_DB',
+        `Migrations ${files[i - 1]!.name} and ${files[i]!.name} share number ${files[i]!.id} (${dir})`,
+      );
     }
   }
   return files;
@@ -51,22 +54,31 @@ async function ensureTimescale(sql: Sql, log: Logger): Promise<boolean> {
   if (installed.length > 0) return true;
   const available = await sql`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`;
   if (available.length === 0) {
-    log.warn('TimescaleDB is not available on this PostgreSQL; detections go into a plain table (no hypertable or compression)');
+    log.warn(
+      'TimescaleDB is not available on this PostgreSQL; detections go into a plain table (no hypertable or compression)',
+    );
     return false;
   }
   try {
     await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`;
     return true;
   } catch (err) {
-    log.warn('TimescaleDB could not be installed; detections go into a plain table (add timescaledb to shared_preload_libraries)', {
-      error: errorMessage(err),
-    });
+    log.warn(
+      'TimescaleDB could not be installed; detections go into a plain table (add timescaledb to shared_preload_libraries)',
+      {
+        error: errorMessage(err),
+      },
+    );
     return false;
   }
 }
 
 /** Applies each numbered migration once, each in its own transaction, recording it in kuzet_migrations. */
-export async function migrate(sql: Sql, log: Logger = createLogger('timescale.migrate'), opts: MigrateOptions = {}): Promise<MigrateResult> {
+export async function migrate(
+  sql: Sql,
+  log: Logger = createLogger('timescale.migrate'),
+  opts: MigrateOptions = {},
+): Promise<MigrateResult> {
   const dir = opts.dir ?? repoPath('connectors', 'timescale', 'migrations');
   const files = listMigrations(dir);
   const timescale = await ensureTimescale(sql, log);
@@ -96,7 +108,11 @@ export async function migrate(sql: Sql, log: Logger = createLogger('timescale.mi
         log.info('Applied migration', { migration: file.name, timescale });
       }
     } catch (err) {
-      throw new KuzetError('KUZET_ERR_DB', `Migration ${file.name} failed: ${errorMessage(err)} (${file.path})`, { cause: err });
+      throw new KuzetError(
+        'KUZET_ERR_DB',
+        `Migration ${file.name} failed: ${errorMessage(err)} (${file.path})`,
+        { cause: err },
+      );
     }
   }
   return { applied, timescale };

@@ -19,7 +19,13 @@ function recordingLogger(lines: Line[]): Logger {
     (msg: string, fields?: LogFields): void => {
       lines.push({ level, msg, fields });
     };
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  const logger: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: () => logger,
+  };
   return logger;
 }
 
@@ -32,7 +38,18 @@ function frame(cameraId: string, seq: number): FrameDetections {
     captureTimeMs: Date.UTC(2026, 0, 1) + seq * 100,
     width: 1920,
     height: 1080,
-    detections: [{ classId: 0, className: 'person', score: 0.75, x1: 10, y1: 20, x2: 110.5, y2: 220.25, trackId: seq % 7 === 0 ? null : seq }],
+    detections: [
+      {
+        classId: 0,
+        className: 'person',
+        score: 0.75,
+        x1: 10,
+        y1: 20,
+        x2: 110.5,
+        y2: 220.25,
+        trackId: seq % 7 === 0 ? null : seq,
+      },
+    ],
   };
 }
 
@@ -45,9 +62,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function counterValue(metrics: Metrics, name: 'dropped' | 'rowsWritten' | 'errors', labels: Record<string, string>): Promise<number> {
+async function counterValue(
+  metrics: Metrics,
+  name: 'dropped' | 'rowsWritten' | 'errors',
+  labels: Record<string, string>,
+): Promise<number> {
   const { values } = await metrics[name].get();
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, string | number | undefined>)[k] === x)).reduce((n, v) => n + v.value, 0);
+  return values
+    .filter((v) =>
+      Object.entries(labels).every(
+        ([k, x]) => (v.labels as Record<string, string | number | undefined>)[k] === x,
+      ),
+    )
+    .reduce((n, v) => n + v.value, 0);
 }
 
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -79,7 +106,13 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     const metrics = new Metrics(false);
     const lines: Line[] = [];
-    const writer = new DetectionWriter(client(url), { flushIntervalMs: 100, retryMinMs: 100, retryMaxMs: 500, metrics, log: recordingLogger(lines) });
+    const writer = new DetectionWriter(client(url), {
+      flushIntervalMs: 100,
+      retryMinMs: 100,
+      retryMaxMs: 500,
+      metrics,
+      log: recordingLogger(lines),
+    });
     writer.start();
     for (let i = 0; i < 1200; i++) writer.enqueue(frame('cam-late', i));
     await until(async () => (await counterValue(metrics, 'errors', {})) >= 3, 10_000, 'failed attempts');
@@ -91,7 +124,8 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
     await migrate(reader, recordingLogger([]));
     await until(() => writer.pendingRows === 0, 20_000, 'the queue to drain');
 
-    const [r] = await reader`SELECT count(*)::int AS n, count(DISTINCT frame_seq)::int AS distinct_seq FROM detections WHERE camera_id = 'cam-late'`;
+    const [r] =
+      await reader`SELECT count(*)::int AS n, count(DISTINCT frame_seq)::int AS distinct_seq FROM detections WHERE camera_id = 'cam-late'`;
     assert.deepEqual({ ...r }, { n: 1200, distinct_seq: 1200 });
     assert.equal(await counterValue(metrics, 'rowsWritten', { table: 'detections' }), 1200);
     // One line when it went down, one when it came back; not one per retry.
@@ -114,11 +148,14 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
     await writer.flush();
     assert.equal(writer.pendingRows, 0);
     const { values } = await metrics.stageSeconds.get();
-    const statements = values.find((v) => v.metricName === 'kuzet_stage_seconds_count' && v.labels.stage === 'store')?.value ?? 0;
+    const statements =
+      values.find((v) => v.metricName === 'kuzet_stage_seconds_count' && v.labels.stage === 'store')?.value ??
+      0;
     assert.ok(statements >= 3, `only ${statements} statements`);
     assert.equal(await counterValue(metrics, 'rowsWritten', { table: 'detections' }), 2500);
 
-    const [r] = await reader`SELECT count(*)::int AS n, count(DISTINCT frame_seq)::int AS distinct_seq FROM detections WHERE camera_id = 'cam-bulk'`;
+    const [r] =
+      await reader`SELECT count(*)::int AS n, count(DISTINCT frame_seq)::int AS distinct_seq FROM detections WHERE camera_id = 'cam-bulk'`;
     assert.deepEqual({ ...r }, { n: 2500, distinct_seq: 2500 });
     const [row] = await reader`SELECT * FROM detections WHERE camera_id = 'cam-bulk' AND frame_seq = 8`;
     assert.deepEqual(
@@ -136,7 +173,8 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
         frame_h: 1080,
       },
     );
-    const [nullTrack] = await reader`SELECT track_id FROM detections WHERE camera_id = 'cam-bulk' AND frame_seq = 7`;
+    const [nullTrack] =
+      await reader`SELECT track_id FROM detections WHERE camera_id = 'cam-bulk' AND frame_seq = 7`;
     assert.equal(nullTrack!.track_id, null);
     await writer.stop();
   });
@@ -144,13 +182,19 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
   it('drops the oldest rows when the queue is full, and counts them', async () => {
     assert.ok(db && reader, 'needs the server of the first test');
     const metrics = new Metrics(false);
-    const writer = new DetectionWriter(client(db.url), { maxQueueRows: 1000, maxBatchRows: 250, metrics, log: recordingLogger([]) });
+    const writer = new DetectionWriter(client(db.url), {
+      maxQueueRows: 1000,
+      maxBatchRows: 250,
+      metrics,
+      log: recordingLogger([]),
+    });
     // Not started: the queue only fills, as it does while the database is down.
     for (let i = 0; i < 1500; i++) writer.enqueue(frame('cam-full', i));
     assert.equal(writer.pendingRows, 1000);
     assert.equal(await counterValue(metrics, 'dropped', { stage: 'store', reason: 'queue_full' }), 500);
     await writer.flush();
-    const [r] = await reader`SELECT count(*)::int AS n, min(frame_seq)::int AS first, max(frame_seq)::int AS last FROM detections WHERE camera_id = 'cam-full'`;
+    const [r] =
+      await reader`SELECT count(*)::int AS n, min(frame_seq)::int AS first, max(frame_seq)::int AS last FROM detections WHERE camera_id = 'cam-full'`;
     assert.deepEqual({ ...r }, { n: 1000, first: 500, last: 1499 });
     await writer.stop();
   });

@@ -31,7 +31,18 @@ export interface DetectionRow {
   frame_h: number;
 }
 
-const COLUMNS = ['time', 'school_id', 'camera_id', 'class', 'score', 'box', 'track_id', 'frame_seq', 'frame_w', 'frame_h'] as const;
+const COLUMNS = [
+  'time',
+  'school_id',
+  'camera_id',
+  'class',
+  'score',
+  'box',
+  'track_id',
+  'frame_seq',
+  'frame_w',
+  'frame_h',
+] as const;
 const HARD_MAX_BATCH_ROWS = 1000;
 const STOP_DEADLINE_MS = 5000;
 const COMPONENT = 'timescale_writer';
@@ -163,7 +174,8 @@ export class DetectionWriter {
     this.enforceBound();
     this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
     // A full batch need not wait for the timer, unless we are backing off from a failure.
-    if (this.started && this.queue.length >= this.maxBatchRows && Date.now() >= this.retryAt) this.kick(false);
+    if (this.started && this.queue.length >= this.maxBatchRows && Date.now() >= this.retryAt)
+      this.kick(false);
   }
 
   /** Starts the periodic flush. Rows enqueued before start() wait (bounded) until then. */
@@ -229,8 +241,8 @@ export class DetectionWriter {
         this.log.error('Detection writer failed unexpectedly', { error: errorMessage(err) });
       })
       .finally(() => {
-      this.pumping = null;
-    });
+        this.pumping = null;
+      });
     return this.pumping;
   }
 
@@ -252,7 +264,10 @@ export class DetectionWriter {
         if (isRejection(err)) {
           // Retrying would refuse the same rows forever and hold up everything behind them.
           this.metrics?.dropped.inc({ stage: 'store', reason: 'rejected' }, batch.length);
-          this.log.error('Database refused a batch of detections; dropped it', { rows: batch.length, error: errorMessage(err) });
+          this.log.error('Database refused a batch of detections; dropped it', {
+            rows: batch.length,
+            error: errorMessage(err),
+          });
           continue;
         }
         this.queue.unshift(batch);
@@ -273,7 +288,8 @@ export class DetectionWriter {
   }
 
   private markDown(err: unknown): void {
-    this.retryDelayMs = this.retryDelayMs === 0 ? this.retryMinMs : Math.min(this.retryDelayMs * 2, this.retryMaxMs);
+    this.retryDelayMs =
+      this.retryDelayMs === 0 ? this.retryMinMs : Math.min(this.retryDelayMs * 2, this.retryMaxMs);
     // Jitter keeps several engines from hammering a database that just came back in lockstep.
     this.retryAt = Date.now() + this.retryDelayMs * (0.8 + Math.random() * 0.4);
     if (this.downSince !== null) return;
@@ -289,7 +305,10 @@ export class DetectionWriter {
     this.retryDelayMs = 0;
     this.retryAt = 0;
     if (this.downSince === null) return;
-    this.log.info('Database writes recovered', { downMs: Date.now() - this.downSince, queuedRows: this.pendingRows });
+    this.log.info('Database writes recovered', {
+      downMs: Date.now() - this.downSince,
+      queuedRows: this.pendingRows,
+    });
     this.downSince = null;
   }
 }

@@ -43,7 +43,8 @@ export class YoloxDecoder {
     readonly numClasses: number = YOLOX_NUM_CLASSES,
     strides: readonly number[] = YOLOX_STRIDES,
   ) {
-    if (labels.length !== numClasses) throw new RangeError(`YoloxDecoder: ${labels.length} labels for ${numClasses} classes`);
+    if (labels.length !== numClasses)
+      throw new RangeError(`YoloxDecoder: ${labels.length} labels for ${numClasses} classes`);
     this.row = 5 + numClasses;
     let n = 0;
     for (const s of strides) n += Math.floor(inputSize / s) ** 2;

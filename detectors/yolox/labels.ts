@@ -14,14 +14,21 @@ export function loadLabels(path: string = defaultLabelsPath, expected = 80): str
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new KuzetError('KUZET_ERR_MODEL', `Cannot read class names ${path}: restore it from the repository`, { cause: err });
+    throw new KuzetError(
+      'KUZET_ERR_MODEL',
+      `Cannot read class names ${path}: restore it from the repository`,
+      { cause: err },
+    );
   }
   const labels = text
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l.length > 0);
   if (labels.length !== expected) {
-    throw new KuzetError('KUZET_ERR_MODEL', `${path}: expected ${expected} class names, found ${labels.length}`);
+    throw new KuzetError(
+      'KUZET_ERR_MODEL',
+      `${path}: expected ${expected} class names, found ${labels.length}`,
+    );
   }
   return labels;
 }

@@ -32,7 +32,9 @@ export interface YoloxSession {
  */
 export async function createYoloxSession(opts: YoloxSessionOptions, log?: Logger): Promise<YoloxSession> {
   const modelPath = opts.modelPath ?? defaultModelPath;
-  const providers = opts.executionProviders?.length ? [...opts.executionProviders] : (['cpu'] as ExecutionProvider[]);
+  const providers = opts.executionProviders?.length
+    ? [...opts.executionProviders]
+    : (['cpu'] as ExecutionProvider[]);
   const base: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: opts.intraOpNumThreads ?? 1,
     interOpNumThreads: 1,
@@ -51,17 +53,26 @@ export async function createYoloxSession(opts: YoloxSessionOptions, log?: Logger
     return { session, providers };
   } catch (err) {
     if (!gpu || !providers.includes('cpu')) {
-      throw new KuzetError('KUZET_ERR_MODEL', `Cannot open model ${modelPath} with providers [${providers.join(',')}]: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw new KuzetError(
+        'KUZET_ERR_MODEL',
+        `Cannot open model ${modelPath} with providers [${providers.join(',')}]: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
-    log?.warn('GPU execution provider unavailable, falling back to CPU', { requested: providers.join(','), reason: errorMessage(err) });
+    log?.warn('GPU execution provider unavailable, falling back to CPU', {
+      requested: providers.join(','),
+      reason: errorMessage(err),
+    });
   }
   try {
     const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cpu'] });
     return { session, providers: ['cpu'] };
   } catch (err) {
-    throw new KuzetError('KUZET_ERR_MODEL', `Cannot open model ${modelPath} on CPU: ${errorMessage(err)}`, { cause: err });
+    throw new KuzetError('KUZET_ERR_MODEL', `Cannot open model ${modelPath} on CPU: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 

@@ -51,7 +51,10 @@ describe('config loading', () => {
 
   it('names the key, the file and the line of a bad value', () => {
     const msg = configError(minimal.replace('rtsp://127.0.0.1:8554/cam1', 'ftp://x/cam1'));
-    assert.match(msg, /^schools\[0\]\.cameras\[0\]\.url: must be an rtsp:\/\/ or http\(s\):\/\/ URL \(pipelines\/test\.yaml:12\)$/);
+    assert.match(
+      msg,
+      /^schools\[0\]\.cameras\[0\]\.url: must be an rtsp:\/\/ or http\(s\):\/\/ URL \(pipelines\/test\.yaml:12\)$/,
+    );
   });
 
   it('rejects unknown keys, naming them', () => {

@@ -16,16 +16,24 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * Replaces `${VAR}` and `${VAR:-default}` in string values. Unset variables without a default are an
  * error naming the key, so a missing secret never becomes an empty password.
  */
-function interpolate(value: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, errors: string[]): unknown {
+function interpolate(
+  value: unknown,
+  path: (string | number)[],
+  env: NodeJS.ProcessEnv,
+  errors: string[],
+): unknown {
   if (typeof value === 'string') {
     const whole = /^\$\{[^}]+\}$/.test(value);
-    const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def?: string) => {
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (def !== undefined) return def;
-      errors.push(`${formatPath(path)}: environment variable ${name} is not set`);
-      return '';
-    });
+    const out = value.replace(
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+      (_m, name: string, def?: string) => {
+        const v = env[name];
+        if (v !== undefined && v !== '') return v;
+        if (def !== undefined) return def;
+        errors.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        return '';
+      },
+    );
     // A value that is only a placeholder takes the type its text has, so `port: ${PORT:-9464}` is a number.
     if (whole && /^-?\d+(\.\d+)?$/.test(out)) return Number(out);
     if (whole && (out === 'true' || out === 'false')) return out === 'true';
@@ -60,7 +68,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   };
   const envErrors: string[] = [];
   const raw = interpolate(doc.toJS(), [], env, envErrors);
-  if (envErrors.length) throw new KuzetError('KUZET_ERR_CONFIG', envErrors.map((m) => `${m} (${shown})`).join('\n'));
+  if (envErrors.length)
+    throw new KuzetError('KUZET_ERR_CONFIG', envErrors.map((m) => `${m} (${shown})`).join('\n'));
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new KuzetError('KUZET_ERR_CONFIG', describeIssues(result.error, where));
   return result.data;

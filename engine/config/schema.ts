@@ -7,7 +7,10 @@ import { z } from 'zod';
 
 const id = z
   .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of letters, digits, "-" or "_" (it is used in NATS subjects)');
+  .regex(
+    /^[A-Za-z0-9_-]{1,64}$/,
+    'must be 1-64 characters of letters, digits, "-" or "_" (it is used in NATS subjects)',
+  );
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day as HH:MM');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
@@ -59,7 +62,10 @@ export const cameraSchema = z
     url: z
       .string()
       .regex(/^(rtsp|https?):\/\/[^\s]+$/, 'must be an rtsp:// or http(s):// URL')
-      .refine((u) => !/^[a-z]+:\/\/[^/@]*:[^/@]*@/.test(u), 'must not embed a password: use credentials.userEnv/passEnv'),
+      .refine(
+        (u) => !/^[a-z]+:\/\/[^/@]*:[^/@]*@/.test(u),
+        'must not embed a password: use credentials.userEnv/passEnv',
+      ),
     credentials: credentialsSchema.optional(),
     /** RTP transport for rtsp:// cameras: auto tries UDP and falls back to TCP interleaved. */
     transport: z.enum(['tcp', 'udp', 'auto']).default('tcp'),
@@ -67,7 +73,11 @@ export const cameraSchema = z
       .object({
         everySeconds: z.number().gt(0).max(3600).default(1),
         timeoutMs: z.number().int().positive().default(5000),
-        maxBytes: z.number().int().positive().default(8 * 1024 * 1024),
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(8 * 1024 * 1024),
       })
       .strict()
       .optional(),
@@ -101,7 +111,10 @@ const yoloxDetector = z
     scoreThreshold: z.number().gt(0).lt(1).default(0.35),
     nmsIou: z.number().gt(0).lt(1).default(0.45),
     /** Tried in order; `cuda` falls back to `cpu` with a logged warning when unavailable. */
-    executionProviders: z.array(z.enum(['cuda', 'cpu'])).min(1).default(['cpu']),
+    executionProviders: z
+      .array(z.enum(['cuda', 'cpu']))
+      .min(1)
+      .default(['cpu']),
   })
   .strict();
 
@@ -135,7 +148,10 @@ export const pipelineSchema = z
 export const engineSchema = z
   .object({
     metrics: z
-      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9464),
+      })
       .strict()
       .default({ host: '127.0.0.1', port: 9464 }),
     nats: z
@@ -197,7 +213,13 @@ export const engineSchema = z
         maxSampleAgeIntervals: z.number().positive().default(3),
       })
       .strict()
-      .default({ windowMs: 30_000, updateIntervalMs: 5000, maxLossRatio: 0.02, minFpsRatio: 0.5, maxSampleAgeIntervals: 3 }),
+      .default({
+        windowMs: 30_000,
+        updateIntervalMs: 5000,
+        maxLossRatio: 0.02,
+        minFpsRatio: 0.5,
+        maxSampleAgeIntervals: 3,
+      }),
     shutdownTimeoutMs: z.number().int().positive().default(8000),
     statusLine: z.boolean().default(true),
   })
@@ -227,13 +249,26 @@ export const configSchema = z
     const dup = (ids: string[], path: (i: number) => (string | number)[], what: string) => {
       const seen = new Set<string>();
       ids.forEach((v, i) => {
-        if (seen.has(v)) ctx.addIssue({ code: 'custom', path: path(i), message: `duplicate ${what} id "${v}"` });
+        if (seen.has(v))
+          ctx.addIssue({ code: 'custom', path: path(i), message: `duplicate ${what} id "${v}"` });
         seen.add(v);
       });
     };
-    dup(cfg.detectors.map((d) => d.id), (i) => ['detectors', i, 'id'], 'detector');
-    dup(cfg.pipelines.map((p) => p.id), (i) => ['pipelines', i, 'id'], 'pipeline');
-    dup(cfg.schools.map((s) => s.id), (i) => ['schools', i, 'id'], 'school');
+    dup(
+      cfg.detectors.map((d) => d.id),
+      (i) => ['detectors', i, 'id'],
+      'detector',
+    );
+    dup(
+      cfg.pipelines.map((p) => p.id),
+      (i) => ['pipelines', i, 'id'],
+      'pipeline',
+    );
+    dup(
+      cfg.schools.map((s) => s.id),
+      (i) => ['schools', i, 'id'],
+      'school',
+    );
     const detectorIds = new Set(cfg.detectors.map((d) => d.id));
     const pipelineIds = new Set(cfg.pipelines.map((p) => p.id));
     cfg.pipelines.forEach((p, i) => {
@@ -245,7 +280,11 @@ export const configSchema = z
         });
     });
     cfg.schools.forEach((s, si) => {
-      dup(s.cameras.map((c) => c.id), (ci) => ['schools', si, 'cameras', ci, 'id'], 'camera');
+      dup(
+        s.cameras.map((c) => c.id),
+        (ci) => ['schools', si, 'cameras', ci, 'id'],
+        'camera',
+      );
       s.cameras.forEach((c, ci) => {
         if (!pipelineIds.has(c.pipeline))
           ctx.addIssue({
@@ -253,7 +292,11 @@ export const configSchema = z
             path: ['schools', si, 'cameras', ci, 'pipeline'],
             message: `unknown pipeline "${c.pipeline}" (known: ${[...pipelineIds].join(', ')})`,
           });
-        dup(c.zones.map((z) => z.id), (zi) => ['schools', si, 'cameras', ci, 'zones', zi, 'id'], 'zone');
+        dup(
+          c.zones.map((z) => z.id),
+          (zi) => ['schools', si, 'cameras', ci, 'zones', zi, 'id'],
+          'zone',
+        );
       });
     });
   });

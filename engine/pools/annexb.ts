@@ -23,9 +23,15 @@ export function isKeyframeNal(type: number, codec: VideoCodec): boolean {
 }
 
 /** Short human description of an access unit's NAL types, for error messages. */
-export function describeAccessUnit(data: Uint8Array, codec: VideoCodec): { keyframe: boolean; summary: string } {
+export function describeAccessUnit(
+  data: Uint8Array,
+  codec: VideoCodec,
+): { keyframe: boolean; summary: string } {
   const types = nalTypes(data, codec);
   const keyframe = types.some((t) => isKeyframeNal(t, codec));
-  const summary = types.length === 0 ? 'no Annex B start code' : `NAL types [${types.slice(0, 12).join(',')}${types.length > 12 ? ',…' : ''}]`;
+  const summary =
+    types.length === 0
+      ? 'no Annex B start code'
+      : `NAL types [${types.slice(0, 12).join(',')}${types.length > 12 ? ',…' : ''}]`;
   return { keyframe, summary };
 }

@@ -35,10 +35,15 @@ export class DecodePool {
 
   constructor(opts: DecodePoolOptions = {}) {
     const threads = opts.threads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`decode.threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`decode.threads must be a positive integer, got ${threads}`);
     this.maxQueue = opts.maxQueue ?? 16;
-    if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0) throw new RangeError(`decode.maxQueue must be an integer >= 0, got ${this.maxQueue}`);
-    const workerData: DecodeWorkerData = { maxDecoders: opts.maxDecoders ?? 256, jpegKernel: opts.jpegKernel ?? 'lanczos3' };
+    if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0)
+      throw new RangeError(`decode.maxQueue must be an integer >= 0, got ${this.maxQueue}`);
+    const workerData: DecodeWorkerData = {
+      maxDecoders: opts.maxDecoders ?? 256,
+      jpegKernel: opts.jpegKernel ?? 'lanczos3',
+    };
     this.pool = new Piscina({
       filename: compiledPath('engine', 'pools', 'decode-worker.ts'),
       name: 'default',
@@ -54,7 +59,16 @@ export class DecodePool {
   /** Decodes one keyframe access unit. `sample.data` is transferred: do not read it afterwards. */
   decodeSample(sample: Sample): Promise<DecodedFrame> {
     const { view, transfer } = transferable(sample.data);
-    return this.submit({ kind: 'video', codec: sample.codec, stream: `${sample.schoolId}/${sample.cameraId}`, data: view, out: null }, transfer);
+    return this.submit(
+      {
+        kind: 'video',
+        codec: sample.codec,
+        stream: `${sample.schoolId}/${sample.cameraId}`,
+        data: view,
+        out: null,
+      },
+      transfer,
+    );
   }
 
   /** Decodes a JPEG (or PNG/WebP) still. The buffer is transferred when it owns its memory. */
@@ -65,7 +79,12 @@ export class DecodePool {
 
   /** Gives a tensor this pool produced back for reuse once nothing reads it any more (Detector does this). */
   recycle(tensor: Float32Array): void {
-    if (this.spare.length < this.maxSpare && tensor.buffer instanceof ArrayBuffer && tensor.byteLength === tensor.buffer.byteLength && tensor.length > 0) {
+    if (
+      this.spare.length < this.maxSpare &&
+      tensor.buffer instanceof ArrayBuffer &&
+      tensor.byteLength === tensor.buffer.byteLength &&
+      tensor.length > 0
+    ) {
       this.spare.push(tensor);
     }
   }
@@ -95,6 +114,12 @@ export class DecodePool {
       throw poolError(err, 'decode', this.maxQueue, 'KUZET_ERR_DECODE');
     }
     if (!reply.ok) throw new KuzetError(reply.code, reply.message);
-    return { tensor: reply.tensor, width: reply.width, height: reply.height, scale: reply.scale, decodeMs: reply.decodeMs };
+    return {
+      tensor: reply.tensor,
+      width: reply.width,
+      height: reply.height,
+      scale: reply.scale,
+      decodeMs: reply.decodeMs,
+    };
   }
 }

@@ -31,7 +31,11 @@ export default async function decode(task: DecodeTask): Promise<DecodeReply> {
       decoders.drop(task.stream);
       throw err;
     }
-    packPlanarBgr({ data: bgr, width: geometry.width, height: geometry.height, channels: 3, order: 'bgr' }, tensor, SIZE);
+    packPlanarBgr(
+      { data: bgr, width: geometry.width, height: geometry.height, channels: 3, order: 'bgr' },
+      tensor,
+      SIZE,
+    );
     return reply(tensor, geometry.srcWidth, geometry.srcHeight, geometry.scale, t0);
   } catch (err) {
     const code = err instanceof KuzetError ? err.code : 'KUZET_ERR_DECODE';
@@ -40,5 +44,8 @@ export default async function decode(task: DecodeTask): Promise<DecodeReply> {
 }
 
 function reply(tensor: Float32Array, width: number, height: number, scale: number, t0: number): DecodeReply {
-  return moveReply<DecodeReply>({ ok: true, tensor, width, height, scale, decodeMs: performance.now() - t0 }, [tensor.buffer as ArrayBuffer]);
+  return moveReply<DecodeReply>(
+    { ok: true, tensor, width, height, scale, decodeMs: performance.now() - t0 },
+    [tensor.buffer as ArrayBuffer],
+  );
 }

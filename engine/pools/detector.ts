@@ -59,9 +59,16 @@ export class Detector {
 
   constructor(opts: DetectorOptions = {}, log?: Logger) {
     if (opts.inputSize !== undefined && opts.inputSize !== YOLOX_INPUT_SIZE) {
-      throw new KuzetError('KUZET_ERR_CONFIG', `detector inputSize: must be ${YOLOX_INPUT_SIZE} for the shipped YOLOX-Nano export, got ${opts.inputSize}`);
+      throw new KuzetError(
+        'KUZET_ERR_CONFIG',
+        `detector inputSize: must be ${YOLOX_INPUT_SIZE} for the shipped YOLOX-Nano export, got ${opts.inputSize}`,
+      );
     }
-    this.decodePool = new DecodePool({ threads: opts.decodeThreads, maxQueue: opts.maxQueue, ...opts.decode });
+    this.decodePool = new DecodePool({
+      threads: opts.decodeThreads,
+      maxQueue: opts.maxQueue,
+      ...opts.decode,
+    });
     const infer: InferPoolOptions = {
       modelPath: opts.modelPath,
       labelsPath: opts.labelsPath,

@@ -24,7 +24,8 @@ export function isQueueFull(err: unknown): err is PoolQueueFullError {
 /** Maps piscina's own queue-limit rejection to ours; anything else becomes a coded error of `code`. */
 export function poolError(err: unknown, stage: PoolStage, maxQueue: number, code: ErrorCode): Error {
   if (err instanceof PoolQueueFullError || err instanceof KuzetError) return err;
-  if (err instanceof Error && /queue is at limit/i.test(err.message)) return new PoolQueueFullError(stage, maxQueue);
+  if (err instanceof Error && /queue is at limit/i.test(err.message))
+    return new PoolQueueFullError(stage, maxQueue);
   const msg = err instanceof Error ? err.message : String(err);
   return new KuzetError(code, `${stage} worker failed: ${msg}`, { cause: err });
 }

@@ -40,10 +40,12 @@ export interface InferOutput {
 export function inferWorkerData(opts: InferOptions): InferWorkerData {
   const score = opts.scoreThreshold ?? 0.35;
   const iou = opts.iouThreshold ?? 0.45;
-  if (!(score >= 0 && score < 1)) throw new RangeError(`infer.scoreThreshold must be in [0, 1), got ${score}`);
+  if (!(score >= 0 && score < 1))
+    throw new RangeError(`infer.scoreThreshold must be in [0, 1), got ${score}`);
   if (!(iou > 0 && iou <= 1)) throw new RangeError(`infer.iouThreshold must be in (0, 1], got ${iou}`);
   const intra = opts.intraOpNumThreads ?? 1;
-  if (!Number.isInteger(intra) || intra < 1) throw new RangeError(`infer.intraOpNumThreads must be a positive integer, got ${intra}`);
+  if (!Number.isInteger(intra) || intra < 1)
+    throw new RangeError(`infer.intraOpNumThreads must be a positive integer, got ${intra}`);
   return {
     modelPath: opts.modelPath ?? defaultModelPath,
     labelsPath: opts.labelsPath ?? defaultLabelsPath,
@@ -65,9 +67,11 @@ export class InferPool {
     private readonly log: Logger = createLogger('pools.infer'),
   ) {
     const threads = opts.threads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`infer.threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`infer.threads must be a positive integer, got ${threads}`);
     this.maxQueue = opts.maxQueue ?? 8;
-    if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0) throw new RangeError(`infer.maxQueue must be an integer >= 0, got ${this.maxQueue}`);
+    if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0)
+      throw new RangeError(`infer.maxQueue must be an integer >= 0, got ${this.maxQueue}`);
     this.pool = new Piscina({
       filename: compiledPath('engine', 'pools', 'infer-worker.ts'),
       name: 'default',
@@ -80,8 +84,14 @@ export class InferPool {
   }
 
   async infer(frame: Pick<DecodedFrame, 'tensor' | 'width' | 'height' | 'scale'>): Promise<InferOutput> {
-    if (this.pool.queueSize >= this.maxQueue && this.pool.idleThreads === 0) throw new PoolQueueFullError('infer', this.maxQueue);
-    const task: InferTask = { tensor: frame.tensor, width: frame.width, height: frame.height, scale: frame.scale };
+    if (this.pool.queueSize >= this.maxQueue && this.pool.idleThreads === 0)
+      throw new PoolQueueFullError('infer', this.maxQueue);
+    const task: InferTask = {
+      tensor: frame.tensor,
+      width: frame.width,
+      height: frame.height,
+      scale: frame.scale,
+    };
     let reply: InferReply;
     try {
       reply = await this.pool.run(task, { transferList: [frame.tensor.buffer as ArrayBuffer] });

@@ -15,7 +15,11 @@ let fallback: string | null = null;
 const ready: Promise<{ yolox: YoloxSession; decoder: YoloxDecoder } | KuzetError> = (async () => {
   const decoder = new YoloxDecoder(loadLabels(config.labelsPath));
   const yolox = await createYoloxSession(
-    { modelPath: config.modelPath, intraOpNumThreads: config.intraOpNumThreads, executionProviders: config.executionProviders },
+    {
+      modelPath: config.modelPath,
+      intraOpNumThreads: config.intraOpNumThreads,
+      executionProviders: config.executionProviders,
+    },
     {
       // The session's fallback warning goes to the pool, which logs it once for all workers.
       warn: (_msg, fields) => {
@@ -30,20 +34,34 @@ const ready: Promise<{ yolox: YoloxSession; decoder: YoloxDecoder } | KuzetError
     },
   );
   return { yolox, decoder };
-})().catch((err: unknown) => (err instanceof KuzetError ? err : new KuzetError('KUZET_ERR_MODEL', errorMessage(err), { cause: err })));
+})().catch((err: unknown) =>
+  err instanceof KuzetError ? err : new KuzetError('KUZET_ERR_MODEL', errorMessage(err), { cause: err }),
+);
 
 export default async function infer(task: InferTask): Promise<InferReply> {
   const state = await ready;
   if (state instanceof KuzetError) return { ok: false, code: state.code, message: state.message };
   try {
     const geometry = { scale: task.scale, srcWidth: task.width, srcHeight: task.height };
-    const { detections, inferMs } = await runYolox(state.yolox.session, state.decoder, task.tensor, geometry, {
-      scoreThreshold: config.scoreThreshold,
-      iouThreshold: config.iouThreshold,
-    });
+    const { detections, inferMs } = await runYolox(
+      state.yolox.session,
+      state.decoder,
+      task.tensor,
+      geometry,
+      {
+        scoreThreshold: config.scoreThreshold,
+        iouThreshold: config.iouThreshold,
+      },
+    );
     // ORT is done with the input once run() resolves; send the buffer home for reuse.
-    return moveReply<InferReply>({ ok: true, detections, inferMs, tensor: task.tensor, fallback }, [task.tensor.buffer as ArrayBuffer]);
+    return moveReply<InferReply>({ ok: true, detections, inferMs, tensor: task.tensor, fallback }, [
+      task.tensor.buffer as ArrayBuffer,
+    ]);
   } catch (err) {
-    return { ok: false, code: err instanceof KuzetError ? err.code : 'KUZET_ERR_MODEL', message: errorMessage(err) };
+    return {
+      ok: false,
+      code: err instanceof KuzetError ? err.code : 'KUZET_ERR_MODEL',
+      message: errorMessage(err),
+    };
   }
 }

@@ -1,5 +1,12 @@
 import { Codec, CodecContext, FFmpegError, Frame, Log, Packet, SoftwareScaleContext } from 'node-av';
-import { AVERROR_EAGAIN, AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_LOG_QUIET, AV_PIX_FMT_BGR24, SWS_BICUBIC } from 'node-av/constants';
+import {
+  AVERROR_EAGAIN,
+  AV_CODEC_ID_H264,
+  AV_CODEC_ID_HEVC,
+  AV_LOG_QUIET,
+  AV_PIX_FMT_BGR24,
+  SWS_BICUBIC,
+} from 'node-av/constants';
 import { letterboxGeometry, type LetterboxGeometry } from '../../detectors/letterbox.js';
 import { KuzetError } from '../errors.js';
 import type { VideoCodec } from '../types.js';
@@ -33,12 +40,14 @@ export class KeyframeDecoder {
   ) {
     quietFfmpeg();
     const found = Codec.findDecoder(codec === 'h264' ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC);
-    if (!found) throw new KuzetError('KUZET_ERR_DECODE', `No ${codec} decoder in this FFmpeg build (node-av)`);
+    if (!found)
+      throw new KuzetError('KUZET_ERR_DECODE', `No ${codec} decoder in this FFmpeg build (node-av)`);
     this.ctx.allocContext3(found);
     // One thread per decoder: the pool's workers are the parallelism, and frame threading would delay output.
     this.ctx.threadCount = 1;
     const ret = this.ctx.open2Sync(found, null);
-    if (ret < 0) throw new KuzetError('KUZET_ERR_DECODE', `Cannot open ${codec} decoder: ${FFmpegError.strerror(ret)}`);
+    if (ret < 0)
+      throw new KuzetError('KUZET_ERR_DECODE', `Cannot open ${codec} decoder: ${FFmpegError.strerror(ret)}`);
     this.packet.alloc();
     this.frame.alloc();
   }
@@ -51,7 +60,10 @@ export class KeyframeDecoder {
     if (this.closed) throw new KuzetError('KUZET_ERR_DECODE', 'Keyframe decoder used after close');
     const au = describeAccessUnit(data, this.codec);
     if (!au.keyframe) {
-      throw new KuzetError('KUZET_ERR_DECODE', `Not a ${this.codec} keyframe access unit (${data.byteLength} bytes, ${au.summary}); the sampler must send IDR/IRAP access units with parameter sets`);
+      throw new KuzetError(
+        'KUZET_ERR_DECODE',
+        `Not a ${this.codec} keyframe access unit (${data.byteLength} bytes, ${au.summary}); the sampler must send IDR/IRAP access units with parameter sets`,
+      );
     }
     const { ctx, packet, frame } = this;
     try {
@@ -64,17 +76,26 @@ export class KeyframeDecoder {
         ctx.sendPacketSync(null);
         ret = ctx.receiveFrameSync(frame);
       }
-      if (ret < 0) throw this.fail(`no picture decoded (${FFmpegError.strerror(ret)}; missing SPS/PPS or corrupt slice data?)`, data);
+      if (ret < 0)
+        throw this.fail(
+          `no picture decoded (${FFmpegError.strerror(ret)}; missing SPS/PPS or corrupt slice data?)`,
+          data,
+        );
       if (frame.decodeErrorFlags !== 0) {
-        throw this.fail(`picture decoded with errors (flags ${frame.decodeErrorFlags}: corrupt or truncated bitstream)`, data);
+        throw this.fail(
+          `picture decoded with errors (flags ${frame.decodeErrorFlags}: corrupt or truncated bitstream)`,
+          data,
+        );
       }
       const geometry = letterboxGeometry(frame.width, frame.height, this.size);
       const sws = this.scaler(frame.width, frame.height, frame.format as number, geometry);
       const planes = frame.data;
       if (!planes) throw this.fail('decoded frame has no data planes', data);
-      if (dst.length < geometry.width * geometry.height * 3) throw new RangeError('decodeToBgr: destination buffer too small');
+      if (dst.length < geometry.width * geometry.height * 3)
+        throw new RangeError('decodeToBgr: destination buffer too small');
       const h = sws.scaleSync(planes, frame.linesize, 0, frame.height, [dst], [geometry.width * 3]);
-      if (h !== geometry.height) throw this.fail(`scaler produced ${h} rows, expected ${geometry.height}`, data);
+      if (h !== geometry.height)
+        throw this.fail(`scaler produced ${h} rows, expected ${geometry.height}`, data);
       return geometry;
     } finally {
       frame.unref();
@@ -100,11 +121,22 @@ export class KeyframeDecoder {
     this.sws = null;
     const sws = new SoftwareScaleContext();
     sws.allocContext();
-    sws.getContext(w, h, format as Parameters<SoftwareScaleContext['getContext']>[2], g.width, g.height, AV_PIX_FMT_BGR24, SWS_BICUBIC);
+    sws.getContext(
+      w,
+      h,
+      format as Parameters<SoftwareScaleContext['getContext']>[2],
+      g.width,
+      g.height,
+      AV_PIX_FMT_BGR24,
+      SWS_BICUBIC,
+    );
     const ret = sws.initContext();
     if (ret < 0) {
       sws.freeContext();
-      throw new KuzetError('KUZET_ERR_DECODE', `Cannot scale ${w}x${h} pixel format ${format} to BGR24: ${FFmpegError.strerror(ret)}`);
+      throw new KuzetError(
+        'KUZET_ERR_DECODE',
+        `Cannot scale ${w}x${h} pixel format ${format} to BGR24: ${FFmpegError.strerror(ret)}`,
+      );
     }
     this.sws = sws;
     this.swsKey = key;
@@ -112,6 +144,9 @@ export class KeyframeDecoder {
   }
 
   private fail(reason: string, data: Uint8Array): KuzetError {
-    return new KuzetError('KUZET_ERR_DECODE', `${this.codec} keyframe decode failed (${data.byteLength} bytes): ${reason}`);
+    return new KuzetError(
+      'KUZET_ERR_DECODE',
+      `${this.codec} keyframe decode failed (${data.byteLength} bytes): ${reason}`,
+    );
   }
 }

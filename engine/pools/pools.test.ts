@@ -5,7 +5,16 @@ import { KuzetError } from '../errors.js';
 import { repoPath } from '../paths.js';
 import type { Detection, Sample } from '../types.js';
 import type { Logger } from '../log.js';
-import { DecodePool, Detector, InferPool, PoolQueueFullError, closeInProcessDetector, createInProcessDetector, detectInProcess, type InProcessDetector } from './index.js';
+import {
+  DecodePool,
+  Detector,
+  InferPool,
+  PoolQueueFullError,
+  closeInProcessDetector,
+  createInProcessDetector,
+  detectInProcess,
+  type InProcessDetector,
+} from './index.js';
 
 const testdata = (f: string) => repoPath('detectors', 'yolox', 'testdata', f);
 /** A fresh, self-owned copy each time: submitting transfers (detaches) it. */
@@ -45,7 +54,8 @@ for (const name of ['person', 'bus', 'dog']) {
       const w = want.detections[i];
       assert.equal(d.className, w.className);
       assert.ok(Math.abs(d.score - w.score) < 1e-4);
-      for (const k of ['x1', 'y1', 'x2', 'y2'] as const) assert.ok(Math.abs(d[k] - w[k]) <= 1, `${k}: ${d[k]} vs ${w[k]}`);
+      for (const k of ['x1', 'y1', 'x2', 'y2'] as const)
+        assert.ok(Math.abs(d[k] - w[k]) <= 1, `${k}: ${d[k]} vs ${w[k]}`);
     });
     assert.ok(got.decodeMs > 0 && got.inferMs > 0);
   });
@@ -60,11 +70,17 @@ test('an H.264 IDR access unit decodes to 640x424 and finds the reference person
   assert.deepEqual([res.width, res.height], [640, 424]);
   // Reference person 0.89 (232,235,87,277), centre form, from the JPEG.
   const ref = { x1: 232 - 87 / 2, y1: 235 - 277 / 2, x2: 232 + 87 / 2, y2: 235 + 277 / 2 };
-  const person = res.detections.filter((d) => d.className === 'person').sort((a, b) => iou(b, ref) - iou(a, ref))[0];
+  const person = res.detections
+    .filter((d) => d.className === 'person')
+    .sort((a, b) => iou(b, ref) - iou(a, ref))[0];
   assert.ok(person, `no person in ${JSON.stringify(res.detections)}`);
   assert.ok(iou(person, ref) >= 0.8, `IoU ${iou(person, ref)} for ${JSON.stringify(person)}`);
   assert.ok(person.score > 0.7);
-  for (const cls of ['dog', 'horse']) assert.ok(res.detections.some((d) => d.className === cls), `missing ${cls}`);
+  for (const cls of ['dog', 'horse'])
+    assert.ok(
+      res.detections.some((d) => d.className === cls),
+      `missing ${cls}`,
+    );
 });
 
 test('decode tensor comes back transferred, and is moved on into inference', async () => {
@@ -77,7 +93,11 @@ test('decode tensor comes back transferred, and is moved on into inference', asy
     const plane = 416 * 416;
     for (const c of [0, 1, 2]) assert.equal(frame.tensor[c * plane + 300 * 416 + 10], 114);
     const { tensor } = await detector.inferPool.infer(frame);
-    assert.equal(frame.tensor.buffer.byteLength, 0, 'tensor was cloned into the infer worker, not transferred');
+    assert.equal(
+      frame.tensor.buffer.byteLength,
+      0,
+      'tensor was cloned into the infer worker, not transferred',
+    );
     // ...and its memory comes back from inference, ready for the decode pool to write the next frame into.
     assert.equal(tensor.length, 3 * 416 * 416);
     pool.recycle(tensor);
@@ -94,8 +114,14 @@ test('corrupt bitstream and non-keyframes reject with KUZET_ERR_DECODE, and the 
   const corrupt = new Uint8Array(good);
   for (let i = 800; i < corrupt.length; i += 7) corrupt[i] ^= 0x5a;
   const isDecodeError = (err: unknown) => err instanceof KuzetError && err.code === 'KUZET_ERR_DECODE';
-  await assert.rejects(detector.detectSample(sample(corrupt)), (err) => isDecodeError(err) && /decode/i.test((err as Error).message));
-  await assert.rejects(detector.detectSample(sample(new Uint8Array(4096).fill(0xa5))), (err) => isDecodeError(err) && /keyframe/.test((err as Error).message));
+  await assert.rejects(
+    detector.detectSample(sample(corrupt)),
+    (err) => isDecodeError(err) && /decode/i.test((err as Error).message),
+  );
+  await assert.rejects(
+    detector.detectSample(sample(new Uint8Array(4096).fill(0xa5))),
+    (err) => isDecodeError(err) && /keyframe/.test((err as Error).message),
+  );
   // Parameter sets without the IDR slice: refused before decoding.
   const idrAt = Buffer.from(good).indexOf(Buffer.from([0, 0, 1, 0x65]));
   await assert.rejects(detector.detectSample(sample(good.slice(0, idrAt))), isDecodeError);
@@ -109,7 +135,9 @@ test('a full decode queue rejects with PoolQueueFullError (a counted drop), not 
   const pool = new DecodePool({ threads: 1, maxQueue: 1 });
   try {
     const jpeg = readFileSync(testdata('person.jpg'));
-    const results = await Promise.allSettled(Array.from({ length: 6 }, () => pool.decodeJpeg(new Uint8Array(jpeg))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => pool.decodeJpeg(new Uint8Array(jpeg))),
+    );
     const full = results.filter((r) => r.status === 'rejected' && r.reason instanceof PoolQueueFullError);
     const ok = results.filter((r) => r.status === 'fulfilled');
     assert.ok(full.length >= 1, JSON.stringify(results.map((r) => r.status)));
@@ -145,7 +173,10 @@ test("executionProviders ['cuda','cpu'] falls back to CPU with at most one warni
 });
 
 test('Detector takes the flat config shape, validates inputSize and reports queue depths', () => {
-  assert.throws(() => new Detector({ inputSize: 640 }), (err) => err instanceof KuzetError && err.code === 'KUZET_ERR_CONFIG');
+  assert.throws(
+    () => new Detector({ inputSize: 640 }),
+    (err) => err instanceof KuzetError && err.code === 'KUZET_ERR_CONFIG',
+  );
   const st = detector.stats();
   assert.equal(st.decodeQueue, st.decode.queued);
   assert.equal(st.inferQueue, st.infer.queued);

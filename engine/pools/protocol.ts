@@ -8,7 +8,12 @@ import type { ResizeKernel } from '../../detectors/jpeg-letterbox.js';
 import type { ExecutionProvider } from '../../detectors/yolox/session.js';
 
 export type DecodeTask = (
-  | { kind: 'video'; codec: VideoCodec; /** schoolId/cameraId: the decoder cache key. */ stream: string; data: Uint8Array }
+  | {
+      kind: 'video';
+      codec: VideoCodec;
+      /** schoolId/cameraId: the decoder cache key. */ stream: string;
+      data: Uint8Array;
+    }
   | { kind: 'image'; data: Uint8Array }
 ) & {
   /** A used tensor handed back for the worker to write into, so steady state allocates no 2 MB buffers. */

@@ -12,5 +12,11 @@ export interface PoolStats {
 }
 
 export function poolStats(pool: Piscina, maxQueue: number): PoolStats {
-  return { threads: pool.threads.length, queued: pool.queueSize, maxQueue, completed: pool.completed, utilization: pool.utilization };
+  return {
+    threads: pool.threads.length,
+    queued: pool.queueSize,
+    maxQueue,
+    completed: pool.completed,
+    utilization: pool.utilization,
+  };
 }

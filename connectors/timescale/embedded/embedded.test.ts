@@ -35,7 +35,8 @@ describe('startEmbeddedTimescale', { timeout: 90_000 }, () => {
       assert.match(String(ext!.extversion), /^2\.23/);
       await sql`CREATE TABLE m (time timestamptz NOT NULL, v real NOT NULL)`;
       await sql`SELECT create_hypertable('m', by_range('time', INTERVAL '1 day'))`;
-      const [ht] = await sql`SELECT count(*)::int AS n FROM timescaledb_information.hypertables WHERE hypertable_name = 'm'`;
+      const [ht] =
+        await sql`SELECT count(*)::int AS n FROM timescaledb_information.hypertables WHERE hypertable_name = 'm'`;
       assert.equal(ht!.n, 1);
       await sql`INSERT INTO m SELECT TIMESTAMPTZ '2026-01-01' + i * INTERVAL '1 minute', i FROM generate_series(0, 179) i`;
       const buckets = await sql`
@@ -79,7 +80,8 @@ describe('startEmbeddedTimescale', { timeout: 90_000 }, () => {
           rows.map((r) => r.note),
           ['older', 'before restart'],
         );
-        const [chunks] = await s2`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'kept'`;
+        const [chunks] =
+          await s2`SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'kept'`;
         assert.equal(chunks!.n, 2);
       } finally {
         await s2.end({ timeout: 1 });
@@ -97,7 +99,9 @@ describe('startEmbeddedTimescale', { timeout: 90_000 }, () => {
       const db = await startEmbeddedTimescale({ port: 0, dataDir: 'memory' });
       console.log(db.port);
       setInterval(() => {}, 1000);`;
-    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const [line] = (await once(createInterface({ input: parent.stdout }), 'line')) as [string];
     const port = Number(line);
     assert.equal(await portAccepts(port), true);

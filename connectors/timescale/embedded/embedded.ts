@@ -36,17 +36,22 @@ const STOP_DEADLINE_MS = 20_000;
  * Starts TimescaleDB (PGlite + the timescaledb extension) in a child process and serves it on a TCP port to
  * any number of Postgres clients. The child exits when stop() is called or when this process goes away.
  */
-export async function startEmbeddedTimescale(opts: EmbeddedTimescaleOptions = {}): Promise<EmbeddedTimescale> {
+export async function startEmbeddedTimescale(
+  opts: EmbeddedTimescaleOptions = {},
+): Promise<EmbeddedTimescale> {
   const log = opts.log ?? createLogger('timescale.embedded');
   const host = opts.host ?? '127.0.0.1';
   const dataDir = opts.dataDir ?? repoPath('data', 'pgdata');
   const entry = compiledPath('connectors', 'timescale', 'embedded', 'server-process.ts');
-  if (!existsSync(entry)) throw new KuzetError('KUZET_ERR_DB', `Embedded TimescaleDB entry ${entry} is missing: run npm run build`);
+  if (!existsSync(entry))
+    throw new KuzetError('KUZET_ERR_DB', `Embedded TimescaleDB entry ${entry} is missing: run npm run build`);
 
   // No inherited execArgv: flags of a test runner or inspector must not leak into the database process.
   const child = fork(entry, [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv: [] });
   // PGlite prints initdb chatter on stdout; the engine's stdout is not the place for it.
-  createInterface({ input: child.stdout! }).on('line', (line) => log.debug('Embedded database output', { line }));
+  createInterface({ input: child.stdout! }).on('line', (line) =>
+    log.debug('Embedded database output', { line }),
+  );
 
   let stopping = false;
   const exited = new Promise<void>((resolve) => {
@@ -108,7 +113,8 @@ function awaitReady(
 ): Promise<Extract<ChildMessage, { type: 'ready' }>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new KuzetError('KUZET_ERR_DB', `Embedded TimescaleDB did not start within ${timeoutMs} ms`)),
+      () =>
+        reject(new KuzetError('KUZET_ERR_DB', `Embedded TimescaleDB did not start within ${timeoutMs} ms`)),
       timeoutMs,
     );
     const done = () => clearTimeout(timer);
@@ -123,7 +129,12 @@ function awaitReady(
     });
     void exited.then(() => {
       done();
-      reject(new KuzetError('KUZET_ERR_DB', 'Embedded TimescaleDB exited during startup (see its log lines above)'));
+      reject(
+        new KuzetError(
+          'KUZET_ERR_DB',
+          'Embedded TimescaleDB exited during startup (see its log lines above)',
+        ),
+      );
     });
     child.send(request);
   });

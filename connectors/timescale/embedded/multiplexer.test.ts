@@ -38,7 +38,13 @@ class RawClient {
     const socket = createConnection({ port, host: '127.0.0.1' });
     await once(socket, 'connect');
     const c = new RawClient(socket);
-    const params = Buffer.concat([cstring('user'), cstring('postgres'), cstring('database'), cstring('postgres'), Buffer.from([0])]);
+    const params = Buffer.concat([
+      cstring('user'),
+      cstring('postgres'),
+      cstring('database'),
+      cstring('postgres'),
+      Buffer.from([0]),
+    ]);
     const head = Buffer.alloc(8);
     head.writeInt32BE(8 + params.length, 0);
     head.writeInt32BE(PROTOCOL_V3, 4);
@@ -72,8 +78,10 @@ class RawClient {
   }
 }
 
-const parse = (name: string, sql: string) => message('P', Buffer.concat([cstring(name), cstring(sql), Buffer.from([0, 0])]));
-const bind = (portal: string, stmt: string) => message('B', Buffer.concat([cstring(portal), cstring(stmt), Buffer.alloc(6)]));
+const parse = (name: string, sql: string) =>
+  message('P', Buffer.concat([cstring(name), cstring(sql), Buffer.from([0, 0])]));
+const bind = (portal: string, stmt: string) =>
+  message('B', Buffer.concat([cstring(portal), cstring(stmt), Buffer.alloc(6)]));
 const execute = (portal: string) => message('E', Buffer.concat([cstring(portal), Buffer.alloc(4)]));
 
 function dataRows(msgs: FrontendMessage[]): string[][] {
@@ -126,17 +134,24 @@ describe('WireMultiplexer (embedded server)', { timeout: 60_000 }, () => {
 
   it('serves two postgres.js clients with interleaved prepared statements', async () => {
     for (let i = 0; i < 100; i++) {
-      const [ra, rb] = await Promise.all([a`SELECT ${i}::int + 1 AS v`, b`SELECT ${String(i)}::text || 'b' AS v`]);
+      const [ra, rb] = await Promise.all([
+        a`SELECT ${i}::int + 1 AS v`,
+        b`SELECT ${String(i)}::text || 'b' AS v`,
+      ]);
       assert.equal(ra[0]!.v, i + 1);
       assert.equal(rb[0]!.v, `${i}b`);
     }
   });
 
   it('serves five clients at once, each with its own pipeline of queries', async () => {
-    const clients = Array.from({ length: 5 }, () => postgres(server.url, { max: 1, onnotice: () => undefined }));
+    const clients = Array.from({ length: 5 }, () =>
+      postgres(server.url, { max: 1, onnotice: () => undefined }),
+    );
     try {
       const results = await Promise.all(
-        clients.map((c, k) => Promise.all(Array.from({ length: 30 }, (_, i) => c`SELECT ${k}::int * 1000 + ${i}::int AS v`))),
+        clients.map((c, k) =>
+          Promise.all(Array.from({ length: 30 }, (_, i) => c`SELECT ${k}::int * 1000 + ${i}::int AS v`)),
+        ),
       );
       results.forEach((perClient, k) => perClient.forEach((r, i) => assert.equal(r[0]!.v, k * 1000 + i)));
     } finally {
@@ -162,7 +177,19 @@ describe('WireMultiplexer (embedded server)', { timeout: 60_000 }, () => {
     await a`SELECT 1`;
     const { stdout } = await run(
       '/usr/bin/psql',
-      ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-d', 'postgres', '-At', '-c', "SELECT 40 + 2, extversion FROM pg_extension WHERE extname = 'timescaledb'"],
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(server.port),
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        '-At',
+        '-c',
+        "SELECT 40 + 2, extversion FROM pg_extension WHERE extname = 'timescaledb'",
+      ],
       { env: { ...process.env, PGCONNECT_TIMEOUT: '5' }, timeout: 10_000 },
     );
     assert.equal(stdout.trim(), '42|2.23.0-dev');
@@ -174,15 +201,34 @@ describe('WireMultiplexer (embedded server)', { timeout: 60_000 }, () => {
       new Promise<string>((resolve, reject) => {
         const child = execFile(
           '/usr/bin/psql',
-          ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', ...args],
+          [
+            '-h',
+            '127.0.0.1',
+            '-p',
+            String(server.port),
+            '-U',
+            'postgres',
+            '-d',
+            'postgres',
+            '-At',
+            '-v',
+            'ON_ERROR_STOP=1',
+            ...args,
+          ],
           { timeout: 10_000 },
           (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)),
         );
         child.stdin!.end(input ?? '');
       });
-    const out = await psql(['-f', '-'], 'CREATE TABLE nums (n int);\nBEGIN;\nCOPY nums FROM STDIN;\n7\n8\n9\n\\.\nCOMMIT;\nSELECT sum(n) FROM nums;\n');
+    const out = await psql(
+      ['-f', '-'],
+      'CREATE TABLE nums (n int);\nBEGIN;\nCOPY nums FROM STDIN;\n7\n8\n9\n\\.\nCOMMIT;\nSELECT sum(n) FROM nums;\n',
+    );
     assert.match(out, /^24$/m);
-    await assert.rejects(psql(['-c', 'SELECT 1; COPY nums FROM STDIN']), /only supported by the embedded server as a single/);
+    await assert.rejects(
+      psql(['-c', 'SELECT 1; COPY nums FROM STDIN']),
+      /only supported by the embedded server as a single/,
+    );
     assert.equal((await a`SELECT count(*)::int AS n FROM nums`)[0]!.n, 3);
   });
 

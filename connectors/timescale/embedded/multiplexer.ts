@@ -135,7 +135,10 @@ class Client {
 
   rename(kind: NameKind, name: string, messageType: string): string {
     const plain = `k${this.id}_${name}`;
-    const renamed = Buffer.byteLength(plain) <= MAX_NAME_BYTES ? plain : `k${this.id}_h${createHash('sha1').update(name).digest('hex')}`;
+    const renamed =
+      Buffer.byteLength(plain) <= MAX_NAME_BYTES
+        ? plain
+        : `k${this.id}_h${createHash('sha1').update(name).digest('hex')}`;
     if (kind === 'S' && messageType === 'P') this.statements.add(renamed);
     if (kind === 'S' && messageType === 'C') this.statements.delete(renamed);
     return renamed;
@@ -179,7 +182,10 @@ export class WireMultiplexer {
     const server = createServer((socket) => this.accept(socket));
     this.server = server;
     server.listen(this.opts.port ?? 0, host);
-    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => Promise.reject(err)),
+    ]);
     const port = (server.address() as AddressInfo).port;
     this.log.info('Listening for Postgres clients', { host, port, maxClients: this.maxClients });
     return { host, port };
@@ -206,7 +212,9 @@ export class WireMultiplexer {
     if (!client.rejected) this.clients.set(client.id, client);
     client.startupTimer = setTimeout(() => socket.destroy(), STARTUP_TIMEOUT_MS);
     socket.on('data', (chunk: Buffer) => this.onData(client, chunk));
-    socket.on('error', (err) => this.log.debug('Client socket error', { client: client.id, error: err.message }));
+    socket.on('error', (err) =>
+      this.log.debug('Client socket error', { client: client.id, error: err.message }),
+    );
     socket.on('close', () => this.onClose(client));
   }
 
@@ -233,7 +241,10 @@ export class WireMultiplexer {
         }
         const bytes = copy ? withFailingSql(msg, UNSUPPORTED_COPY) : msg.bytes;
         const { type } = msg;
-        c.pending.push({ bytes: rewriteNames({ type, bytes }, (kind, name) => c.rename(kind, name, type)), copy: false });
+        c.pending.push({
+          bytes: rewriteNames({ type, bytes }, (kind, name) => c.rename(kind, name, type)),
+          copy: false,
+        });
       }
     } catch (err) {
       this.fatal(c, '08P01', errorMessage(err));
@@ -248,7 +259,8 @@ export class WireMultiplexer {
     const copy = c.copy!;
     if (msg.type === 'd') {
       copy.bytes += msg.bytes.length;
-      if (copy.bytes > MAX_COPY_BYTES) throw new ProtocolViolation(`COPY FROM STDIN over ${MAX_COPY_BYTES} bytes; use INSERT batches`);
+      if (copy.bytes > MAX_COPY_BYTES)
+        throw new ProtocolViolation(`COPY FROM STDIN over ${MAX_COPY_BYTES} bytes; use INSERT batches`);
       copy.data.push(msg.bytes);
     } else if (msg.type === 'c' || msg.type === 'f') {
       c.pending.push({ bytes: Buffer.concat([copy.query, ...copy.data, msg.bytes]), copy: true });
@@ -273,19 +285,37 @@ export class WireMultiplexer {
         return false;
       }
       if (p.code !== PROTOCOL_V3) {
-        this.fatal(c, '0A000', `Unsupported frontend protocol ${p.code >>> 16}.${p.code & 0xffff}: the embedded server speaks 3.0`);
+        this.fatal(
+          c,
+          '0A000',
+          `Unsupported frontend protocol ${p.code >>> 16}.${p.code & 0xffff}: the embedded server speaks 3.0`,
+        );
         return false;
       }
       if (c.rejected) {
-        this.fatal(c, '53300', `Sorry, too many clients already (the embedded server allows ${this.maxClients})`);
+        this.fatal(
+          c,
+          '53300',
+          `Sorry, too many clients already (the embedded server allows ${this.maxClients})`,
+        );
         return false;
       }
       clearTimeout(c.startupTimer!);
       c.phase = 'ready';
       c.socket.write(
-        Buffer.concat([authenticationOk(), this.greeting, backendKeyData(c.id, randomInt(1, 2 ** 31 - 1)), readyForQuery('I')]),
+        Buffer.concat([
+          authenticationOk(),
+          this.greeting,
+          backendKeyData(c.id, randomInt(1, 2 ** 31 - 1)),
+          readyForQuery('I'),
+        ]),
       );
-      this.log.debug('Client connected', { client: c.id, user: p.params.user, database: p.params.database, clients: this.clients.size });
+      this.log.debug('Client connected', {
+        client: c.id,
+        user: p.params.user,
+        database: p.params.database,
+        clients: this.clients.size,
+      });
       return true;
     }
     return false;
@@ -302,7 +332,8 @@ export class WireMultiplexer {
           c.holdsLock = true;
         }
         if (c.closed) break;
-        const batch = c.pending.length === 1 ? c.pending[0]!.bytes : Buffer.concat(c.pending.map((p) => p.bytes));
+        const batch =
+          c.pending.length === 1 ? c.pending[0]!.bytes : Buffer.concat(c.pending.map((p) => p.bytes));
         const hasCopy = c.pending.some((p) => p.copy);
         c.pending = [];
         const raw = await this.exec(batch);
@@ -316,7 +347,10 @@ export class WireMultiplexer {
         if (!flushed) await Promise.race([once(c.socket, 'drain'), once(c.socket, 'close')]);
       }
     } catch (err) {
-      this.log.error('Backend failed while serving a client; dropping the client', { client: c.id, error: errorMessage(err) });
+      this.log.error('Backend failed while serving a client; dropping the client', {
+        client: c.id,
+        error: errorMessage(err),
+      });
       this.fatal(c, 'XX000', `Embedded database failure: ${errorMessage(err)}`);
     } finally {
       c.working = false;
@@ -365,8 +399,15 @@ export class WireMultiplexer {
         if (!c.holdsLock || c.closed) return;
         // Only a client that blocks someone is worth cutting off; recheck soon so a newcomer waits little.
         if (this.lock.waiting === 0) return check(Math.min(1000, this.idleTimeoutMs));
-        this.log.warn('Terminating a client idle while holding the database', { client: c.id, idleMs: this.idleTimeoutMs });
-        this.fatal(c, '25P03', 'Terminating connection due to idle-in-transaction timeout (the embedded server shares one session)');
+        this.log.warn('Terminating a client idle while holding the database', {
+          client: c.id,
+          idleMs: this.idleTimeoutMs,
+        });
+        this.fatal(
+          c,
+          '25P03',
+          'Terminating connection due to idle-in-transaction timeout (the embedded server shares one session)',
+        );
       }, waitMs);
       c.idleTimer.unref();
     };
@@ -415,9 +456,13 @@ export class WireMultiplexer {
         }
         const status = summarizeResponse(await this.exec(sync())).lastStatus;
         if (status && status !== 'I') await this.exec(query('ROLLBACK'));
-        if (c.statements.size > 0) await this.exec(Buffer.concat([...[...c.statements].map((s) => close('S', s)), sync()]));
+        if (c.statements.size > 0)
+          await this.exec(Buffer.concat([...[...c.statements].map((s) => close('S', s)), sync()]));
       } catch (err) {
-        this.log.warn('Could not clean up after a disconnected client', { client: c.id, error: errorMessage(err) });
+        this.log.warn('Could not clean up after a disconnected client', {
+          client: c.id,
+          error: errorMessage(err),
+        });
       }
     }
     this.releaseLock(c);

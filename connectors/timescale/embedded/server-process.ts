@@ -21,7 +21,9 @@ export interface StartRequest {
   idleInTransactionTimeoutMs: number;
 }
 export type ParentMessage = StartRequest | { type: 'stop' };
-export type ChildMessage = { type: 'ready'; port: number; serverVersion: string; startMs: number } | { type: 'failed'; message: string };
+export type ChildMessage =
+  | { type: 'ready'; port: number; serverVersion: string; startMs: number }
+  | { type: 'failed'; message: string };
 
 const log = createLogger('timescale.embedded');
 let db: PGlite | null = null;
@@ -57,7 +59,14 @@ function takeDirLock(dataDir: string): void {
 }
 
 async function serverParams(pg: PGlite): Promise<Record<string, string>> {
-  const names = ['server_version', 'server_encoding', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle'];
+  const names = [
+    'server_version',
+    'server_encoding',
+    'client_encoding',
+    'DateStyle',
+    'TimeZone',
+    'IntervalStyle',
+  ];
   const params: Record<string, string> = {};
   for (const name of names) {
     const r = await pg.query<Record<string, string>>(`SHOW ${name}`);
@@ -73,7 +82,10 @@ async function start(req: StartRequest): Promise<void> {
     mkdirSync(dirname(req.dataDir), { recursive: true });
     takeDirLock(req.dataDir);
   }
-  const pg = await PGlite.create({ ...(req.dataDir ? { dataDir: req.dataDir } : {}), extensions: { timescaledb } });
+  const pg = await PGlite.create({
+    ...(req.dataDir ? { dataDir: req.dataDir } : {}),
+    extensions: { timescaledb },
+  });
   db = pg;
   await pg.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
   // This PGlite build starts with client_min_messages = debug3, which would send every client DEBUG notices
@@ -97,7 +109,12 @@ async function start(req: StartRequest): Promise<void> {
   });
   const { port } = await mux.listen();
   const startMs = Date.now() - t0;
-  log.info('Embedded TimescaleDB ready', { port, dataDir: req.dataDir ?? 'memory', serverVersion: params.server_version, startMs });
+  log.info('Embedded TimescaleDB ready', {
+    port,
+    dataDir: req.dataDir ?? 'memory',
+    serverVersion: params.server_version,
+    startMs,
+  });
   send({ type: 'ready', port, serverVersion: params.server_version ?? 'unknown', startMs });
 }
 

@@ -93,14 +93,17 @@ function int32(n: number): Buffer {
 }
 
 export const authenticationOk = (): Buffer => message('R', int32(0));
-export const parameterStatus = (name: string, value: string): Buffer => message('S', Buffer.concat([cstring(name), cstring(value)]));
-export const backendKeyData = (pid: number, secret: number): Buffer => message('K', Buffer.concat([int32(pid), int32(secret)]));
+export const parameterStatus = (name: string, value: string): Buffer =>
+  message('S', Buffer.concat([cstring(name), cstring(value)]));
+export const backendKeyData = (pid: number, secret: number): Buffer =>
+  message('K', Buffer.concat([int32(pid), int32(secret)]));
 export const readyForQuery = (status: 'I' | 'T' | 'E'): Buffer => message('Z', Buffer.from(status, 'latin1'));
 export const query = (sql: string): Buffer => message('Q', cstring(sql));
 export const sync = (): Buffer => message('S', Buffer.alloc(0));
 
 /** Close ('C') of a prepared statement ('S') or portal ('P'). Closing a name that does not exist is not an error. */
-export const close = (kind: 'S' | 'P', name: string): Buffer => message('C', Buffer.concat([Buffer.from(kind, 'latin1'), cstring(name)]));
+export const close = (kind: 'S' | 'P', name: string): Buffer =>
+  message('C', Buffer.concat([Buffer.from(kind, 'latin1'), cstring(name)]));
 
 export function errorResponse(severity: 'ERROR' | 'FATAL', sqlState: string, text: string): Buffer {
   return message(
@@ -176,14 +179,20 @@ export function rewriteNames(msg: FrontendMessage, rename: Rename): Buffer {
     case 'B': {
       const [portal, afterPortal] = readCString(b, body);
       const [stmt, rest] = readCString(b, afterPortal);
-      return message('B', Buffer.concat([cstring(map('P', portal)), cstring(map('S', stmt)), b.subarray(rest)]));
+      return message(
+        'B',
+        Buffer.concat([cstring(map('P', portal)), cstring(map('S', stmt)), b.subarray(rest)]),
+      );
     }
     case 'D':
     case 'C': {
       const kind = String.fromCharCode(b[body]!);
       if (kind !== 'S' && kind !== 'P') throw new ProtocolViolation(`Invalid ${msg.type} target '${kind}'`);
       const [name, rest] = readCString(b, body + 1);
-      return message(msg.type, Buffer.concat([Buffer.from(kind, 'latin1'), cstring(map(kind, name)), b.subarray(rest)]));
+      return message(
+        msg.type,
+        Buffer.concat([Buffer.from(kind, 'latin1'), cstring(map(kind, name)), b.subarray(rest)]),
+      );
     }
     case 'E': {
       const [portal, rest] = readCString(b, body);
