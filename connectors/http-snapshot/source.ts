@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { CameraLink } from '../camera-link.js';
 import { errorMessage } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { CameraStatus } from '../../engine/types.js';
@@ -26,13 +27,8 @@ export interface JpegSample {
   data: Uint8Array;
 }
 
-type OnlineStatus = Extract<CameraStatus, { type: 'camera-online' }>;
-/**
- * CameraStatus with `codec: 'jpeg'` on camera-online. Identical to CameraStatus once
- * engine/types.ts admits 'jpeg' as a VideoCodec.
- */
-export type SnapshotCameraStatus =
-  Exclude<CameraStatus, OnlineStatus> | (Omit<OnlineStatus, 'codec'> & { codec: 'jpeg' });
+/** Kept as a name for callers: snapshot cameras report the shared CameraStatus with `codec: 'jpeg'`. */
+export type SnapshotCameraStatus = CameraStatus;
 
 /** Short, bounded-cardinality reasons for camera-offline (details go to the log). */
 export type SnapshotOfflineReason = 'auth-failed' | 'unreachable' | 'http-error' | 'bad-content' | 'stopped';
@@ -110,15 +106,10 @@ export class HttpSnapshotSource {
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
-  private readonly initialMs: number;
-  private readonly maxMs: number;
-  private readonly authFailedMs: number;
+  private readonly link: CameraLink;
   private readonly agent: http.Agent;
 
   private running = false;
-  private isOnline = false;
-  private offlineSince: number | undefined;
-  private failures = 0;
   private polls = 0;
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -142,23 +133,21 @@ export class HttpSnapshotSource {
     this.intervalMs = every * 1000;
     this.timeoutMs = cfg.timeoutMs ?? Math.min(5000, Math.max(1000, this.intervalMs));
     this.maxBytes = cfg.maxBytes ?? 8 * 1024 * 1024;
-    this.initialMs = cfg.reconnect?.initialMs ?? 1000;
-    this.maxMs = cfg.reconnect?.maxMs ?? 30_000;
-    this.authFailedMs = cfg.reconnect?.authFailedMs ?? Math.max(this.maxMs, 60_000);
+    this.link = new CameraLink(cfg, cfg.onStatus, this.log, cfg.reconnect);
     // One socket per camera, kept alive between polls: a TCP (and TLS) handshake per image is wasteful.
     const agentOpts = { keepAlive: true, maxSockets: 1 };
     this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
   }
 
   get online(): boolean {
-    return this.isOnline;
+    return this.link.online;
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
     this.nextAt = Date.now();
-    this.status({
+    this.link.emit({
       type: 'camera-connecting',
       schoolId: this.cfg.schoolId,
       cameraId: this.cfg.cameraId,
@@ -175,7 +164,7 @@ export class HttpSnapshotSource {
     this.inFlight?.destroy();
     this.inFlight = undefined;
     this.agent.destroy();
-    this.setOffline('stopped');
+    this.link.markOffline('stopped');
   }
 
   /** Polls at `fps` (at most) for `durationMs`, then back to `everySeconds`. A boost never slows polling down. */
@@ -185,7 +174,7 @@ export class HttpSnapshotSource {
     this.boostIntervalMs = 1000 / fps;
     this.boostUntil = Date.now() + durationMs;
     // Pull the next poll forward when it is further away than the boosted interval.
-    if (this.running && this.inFlight === undefined && this.failures === 0 && this.timer !== undefined) {
+    if (this.running && this.inFlight === undefined && this.link.failures === 0 && this.timer !== undefined) {
       const now = Date.now();
       const soon = now + this.currentIntervalMs(now);
       if (soon < this.nextAt) {
@@ -216,7 +205,7 @@ export class HttpSnapshotSource {
 
   private async poll(): Promise<void> {
     if (!this.running) return;
-    if (this.polls++ > 0 && this.failures > 0) this.counters.reconnects++;
+    if (this.polls++ > 0 && this.link.failures > 0) this.counters.reconnects++;
     try {
       const data = await this.fetchJpeg();
       if (!this.running) return;
@@ -234,18 +223,9 @@ export class HttpSnapshotSource {
   }
 
   private onImage(data: Uint8Array): void {
-    if (!this.isOnline) {
-      this.isOnline = true;
-      this.offlineSince = undefined;
-      this.failures = 0;
+    if (!this.link.online) {
       this.log.debug('Camera online', { url: redact(this.cfg.url) });
-      this.status({
-        type: 'camera-online',
-        schoolId: this.cfg.schoolId,
-        cameraId: this.cfg.cameraId,
-        at: Date.now(),
-        codec: 'jpeg',
-      });
+      this.link.markOnline('jpeg');
     }
     this.counters.sampled++;
     const sample: JpegSample = {
@@ -265,7 +245,7 @@ export class HttpSnapshotSource {
   private fail(err: unknown): void {
     const reason: Exclude<SnapshotOfflineReason, 'stopped'> =
       err instanceof SnapshotError ? err.reason : 'unreachable';
-    this.failures++;
+    const delay = this.link.failed(reason === 'auth-failed');
     this.counters.failures++;
     if (reason === 'bad-content') this.counters.lossDiscarded++;
     if (reason === 'auth-failed') this.auth = undefined;
@@ -274,16 +254,9 @@ export class HttpSnapshotSource {
       reason,
       err: errorMessage(err),
       url: redact(this.cfg.url),
-      failures: this.failures,
+      failures: this.link.failures,
     });
-    this.setOffline(reason);
-    let delay: number;
-    if (reason === 'auth-failed') {
-      delay = this.authFailedMs * (1 + Math.random() * 0.25);
-    } else {
-      const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.failures - 1, 20));
-      delay = base / 2 + Math.random() * (base / 2);
-    }
+    this.link.markOffline(reason);
     this.nextAt = Date.now() + delay;
     this.schedule(delay);
   }
@@ -395,28 +368,6 @@ export class HttpSnapshotSource {
       req.on('error', (e) => done(e));
       req.end();
     });
-  }
-
-  private setOffline(reason: SnapshotOfflineReason): void {
-    const now = Date.now();
-    this.isOnline = false;
-    this.offlineSince ??= now;
-    this.status({
-      type: 'camera-offline',
-      schoolId: this.cfg.schoolId,
-      cameraId: this.cfg.cameraId,
-      at: now,
-      since: this.offlineSince,
-      reason,
-    });
-  }
-
-  private status(s: SnapshotCameraStatus): void {
-    try {
-      this.cfg.onStatus(s);
-    } catch (err) {
-      this.log.error('onStatus threw', { err: errorMessage(err) });
-    }
   }
 }
 

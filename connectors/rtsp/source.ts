@@ -5,6 +5,7 @@
  * ends as an offline status and a jittered, exponentially backed-off reconnect; nothing throws out
  * of this class, because one bad camera must never take down a process serving thousands.
  */
+import { CameraLink } from '../camera-link.js';
 import { errorMessage, KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { CameraStatus, Sample, VideoCodec } from '../../engine/types.js';
@@ -117,21 +118,15 @@ export class RtspCameraSource {
   };
   private readonly log: Logger;
   private readonly sampler: Sampler;
-  private readonly initialMs: number;
-  private readonly maxMs: number;
-  private readonly authFailedMs: number;
+  private readonly link: CameraLink;
   private readonly silenceMs: number;
 
   private running = false;
   private attempts = 0;
-  /** Consecutive failures since the last time media flowed; drives the backoff. */
-  private failures = 0;
   private client: RtspClient | undefined;
   private depacketizer: Depacketizer | undefined;
   private codec: VideoCodec = 'h264';
   private rtcpSeen = { sent: 0, srs: 0 };
-  private isOnline = false;
-  private offlineSince: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private seq = 0;
@@ -144,14 +139,12 @@ export class RtspCameraSource {
   constructor(private readonly cfg: RtspCameraSourceConfig) {
     this.log = (cfg.log ?? createLogger('rtsp')).child(cfg.cameraId);
     this.sampler = createSampler(cfg.sampling ?? { type: 'keyframes', maxFps: cfg.maxFps ?? 1 });
-    this.initialMs = cfg.reconnect?.initialMs ?? 1000;
-    this.maxMs = cfg.reconnect?.maxMs ?? 30_000;
-    this.authFailedMs = cfg.reconnect?.authFailedMs ?? Math.max(this.maxMs, 60_000);
+    this.link = new CameraLink(cfg, cfg.onStatus, this.log, cfg.reconnect);
     this.silenceMs = cfg.silenceTimeoutMs ?? 10_000;
   }
 
   get online(): boolean {
-    return this.isOnline;
+    return this.link.online;
   }
 
   start(): void {
@@ -171,13 +164,13 @@ export class RtspCameraSource {
     this.depacketizer = undefined;
     if (c) this.syncRtcpCounters(c);
     await c?.close();
-    this.setOffline('stopped');
+    this.link.markOffline('stopped');
   }
 
   private connect(): void {
     if (!this.running) return;
     if (this.attempts++ > 0) this.counters.reconnects++;
-    this.status({
+    this.link.emit({
       type: 'camera-connecting',
       schoolId: this.cfg.schoolId,
       cameraId: this.cfg.cameraId,
@@ -234,18 +227,9 @@ export class RtspCameraSource {
   private onRtp(pkt: Buffer): void {
     const d = this.depacketizer;
     if (!d) return;
-    if (!this.isOnline) {
-      this.isOnline = true;
-      this.offlineSince = undefined;
-      this.failures = 0;
+    if (!this.link.online) {
       this.log.debug('Camera online', { url: redact(this.cfg.url) });
-      this.status({
-        type: 'camera-online',
-        schoolId: this.cfg.schoolId,
-        cameraId: this.cfg.cameraId,
-        at: Date.now(),
-        codec: this.codec,
-      });
+      this.link.markOnline(this.codec);
     }
     d.push(pkt);
   }
@@ -310,7 +294,7 @@ export class RtspCameraSource {
     clearInterval(this.watchdog);
     void c?.close();
     if (!this.running) return;
-    this.failures++;
+    const delay = this.link.failed(reason === 'auth-failed');
     // The engine logs state transitions once; here only the details, so a dead camera retrying
     // for hours does not flood the log (auth failures stay visible: they need a person).
     const level = reason === 'auth-failed' ? 'warn' : 'debug';
@@ -318,41 +302,11 @@ export class RtspCameraSource {
       reason,
       err: errorMessage(err),
       url: redact(this.cfg.url),
-      failures: this.failures,
+      failures: this.link.failures,
     });
-    this.setOffline(reason);
-    let delay: number;
-    if (reason === 'auth-failed') {
-      delay = this.authFailedMs * (1 + Math.random() * 0.25);
-    } else {
-      // Equal jitter: spreads a school's cameras apart after a shared outage, never retries instantly.
-      const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.failures - 1, 20));
-      delay = base / 2 + Math.random() * (base / 2);
-    }
+    this.link.markOffline(reason);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
-  }
-
-  private setOffline(reason: OfflineReason): void {
-    const now = Date.now();
-    this.isOnline = false;
-    this.offlineSince ??= now;
-    this.status({
-      type: 'camera-offline',
-      schoolId: this.cfg.schoolId,
-      cameraId: this.cfg.cameraId,
-      at: now,
-      since: this.offlineSince,
-      reason,
-    });
-  }
-
-  private status(s: CameraStatus): void {
-    try {
-      this.cfg.onStatus(s);
-    } catch (err) {
-      this.log.error('onStatus threw', { err: errorMessage(err) });
-    }
   }
 }
 
