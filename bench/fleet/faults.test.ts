@@ -4,49 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RtspCameraSource, type RtspCameraSourceConfig } from '../../connectors/rtsp/index.js';
+import type { RtspCameraSourceConfig } from '../../connectors/rtsp/index.js';
+import { nalTypes, recordSource, waitFor } from '../../connectors/rtsp/test/recorder.js';
 import { createLogger } from '../../engine/log.js';
 import { repoPath } from '../../engine/paths.js';
-import type { CameraStatus, Sample } from '../../engine/types.js';
 import { startFleet } from './server.js';
 
 const CLIP = repoPath('bench/fixtures/clips/demo-640x360.h264');
 const log = createLogger('test', 'error');
 
-function nalTypes(data: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let i = 0; i + 3 < data.length; i++) {
-    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
-      out.push(data[i + 3] & 0x1f);
-      i += 3;
-    }
-  }
-  return out;
-}
-
-async function waitFor(what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 function recorder(url: string, extra: Partial<RtspCameraSourceConfig> = {}) {
-  const samples: Sample[] = [];
-  const statuses: CameraStatus[] = [];
-  const source = new RtspCameraSource({
-    schoolId: 'school-1',
-    cameraId: 'cam01',
-    url,
-    maxFps: 1,
-    onSample: (s) => samples.push(s),
-    onStatus: (s) => statuses.push(s),
-    log,
-    reconnect: { initialMs: 100, maxMs: 400 },
-    ...extra,
-  });
-  return { source, samples, statuses };
+  return recordSource(url, log, { cameraId: 'cam01', reconnect: { initialMs: 100, maxMs: 400 }, ...extra });
 }
 
 test('corrupt: flipped bytes and skipped sequence numbers are counted, samples still arrive and start SPS, PPS, IDR', async () => {

@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { CameraLink } from '../camera-link.js';
+import { CameraLink, type ReconnectOptions } from '../camera-link.js';
 import { errorMessage } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { CameraStatus } from '../../engine/types.js';
@@ -49,12 +49,7 @@ export interface HttpSnapshotSourceConfig {
   onJpeg: (s: JpegSample) => void;
   onStatus: (s: SnapshotCameraStatus) => void;
   log?: Logger;
-  reconnect?: {
-    initialMs?: number;
-    maxMs?: number;
-    /** Delay after the camera rejected the credentials (default max(maxMs, 60 s)): retrying faster only locks accounts. */
-    authFailedMs?: number;
-  };
+  reconnect?: ReconnectOptions;
 }
 
 /** Monotonic counters, shaped like the RTSP source's so CameraHealth reads both. */

@@ -9,48 +9,15 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createLogger } from '../../engine/log.js';
 import { repoPath } from '../../engine/paths.js';
-import type { CameraStatus, Sample } from '../../engine/types.js';
 import { startFleet } from '../../bench/fleet/server.js';
-import { RtspCameraSource, type RtspCameraSourceConfig } from './source.js';
+import type { RtspCameraSource, RtspCameraSourceConfig } from './source.js';
+import { nalTypes, recordSource, waitFor } from './test/recorder.js';
 
 const CLIP = repoPath('bench/fixtures/clips/demo-640x360.h264');
 const log = createLogger('test', 'warn');
 
-/** NAL unit types of an Annex B buffer, in order. */
-export function nalTypes(data: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let i = 0; i + 3 < data.length; i++) {
-    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
-      out.push(data[i + 3] & 0x1f);
-      i += 3;
-    }
-  }
-  return out;
-}
-
-export async function waitFor(what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 function recorder(url: string, extra: Partial<RtspCameraSourceConfig> = {}) {
-  const samples: Sample[] = [];
-  const statuses: CameraStatus[] = [];
-  const source = new RtspCameraSource({
-    schoolId: 'school-1',
-    cameraId: url.split('/').pop() ?? 'cam',
-    url,
-    maxFps: 1,
-    onSample: (s) => samples.push(s),
-    onStatus: (s) => statuses.push(s),
-    log,
-    reconnect: { initialMs: 200, maxMs: 1000 },
-    ...extra,
-  });
-  return { source, samples, statuses };
+  return recordSource(url, log, extra);
 }
 
 const sources: RtspCameraSource[] = [];

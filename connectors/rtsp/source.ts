@@ -5,7 +5,7 @@
  * ends as an offline status and a jittered, exponentially backed-off reconnect; nothing throws out
  * of this class, because one bad camera must never take down a process serving thousands.
  */
-import { CameraLink } from '../camera-link.js';
+import { CameraLink, type ReconnectOptions } from '../camera-link.js';
 import { errorMessage, KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { CameraStatus, Sample, VideoCodec } from '../../engine/types.js';
@@ -33,12 +33,7 @@ export interface RtspCameraSourceConfig {
   onSample: (s: Sample) => void;
   onStatus: (s: CameraStatus) => void;
   log?: Logger;
-  reconnect?: {
-    initialMs?: number;
-    maxMs?: number;
-    /** Delay after the camera rejected the credentials (default max(maxMs, 60 s)): retrying faster only locks accounts. */
-    authFailedMs?: number;
-  };
+  reconnect?: ReconnectOptions;
   /** No media for this long while playing = offline (default 10 000). */
   silenceTimeoutMs?: number;
   /** Connect and per-request timeout (default 10 000). */

@@ -2,26 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startThrowawayPostgres, type ThrowawayPostgres } from './test/throwaway-postgres.js';
 import postgres, { type Sql } from 'postgres';
-import type { LogFields, Logger } from '../../engine/log.js';
+import { recordingLogger } from '../../engine/test/helpers.js';
 import { startEmbeddedTimescale, type EmbeddedTimescale } from './embedded/embedded.js';
 import { migrate } from './migrate.js';
-
-/** Keeps log lines for assertions instead of printing them. */
-function recordingLogger(lines: Array<{ level: string; msg: string; fields?: LogFields }>): Logger {
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields });
-    };
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-  };
-  return logger;
-}
 
 describe('migrate', { timeout: 60_000 }, () => {
   describe('on the embedded TimescaleDB', () => {

@@ -3,31 +3,13 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import postgres, { type Sql } from 'postgres';
-import type { LogFields, Logger } from '../../engine/log.js';
 import { Metrics } from '../../engine/metrics.js';
+import { recordingLogger, type LogLine } from '../../engine/test/helpers.js';
 import type { FrameDetections } from '../../engine/types.js';
 import { connectTimescale } from './connect.js';
 import { startEmbeddedTimescale, type EmbeddedTimescale } from './embedded/embedded.js';
 import { migrate } from './migrate.js';
 import { DetectionWriter } from './writer.js';
-
-type Line = { level: string; msg: string; fields?: LogFields };
-
-function recordingLogger(lines: Line[]): Logger {
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields });
-    };
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-  };
-  return logger;
-}
 
 /** One detection per frame, so frame_seq identifies a row and duplicates show. */
 function frame(cameraId: string, seq: number): FrameDetections {
@@ -105,7 +87,7 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
     const port = await freePort();
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     const metrics = new Metrics(false);
-    const lines: Line[] = [];
+    const lines: LogLine[] = [];
     const writer = new DetectionWriter(client(url), {
       flushIntervalMs: 100,
       retryMinMs: 100,

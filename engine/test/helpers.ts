@@ -1,5 +1,29 @@
 import { createServer } from 'node:net';
+import type { LogFields, Logger } from '../log.js';
 import type { Detection } from '../types.js';
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  fields?: LogFields;
+}
+
+/** Keeps log lines for assertions instead of printing them. */
+export function recordingLogger(lines: LogLine[]): Logger {
+  const at =
+    (level: string) =>
+    (msg: string, fields?: LogFields): void => {
+      lines.push({ level, msg, fields });
+    };
+  const logger: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: () => logger,
+  };
+  return logger;
+}
 
 /** A port that was free a moment ago (for child processes that need a fixed port in their config). */
 export function freePort(): Promise<number> {
