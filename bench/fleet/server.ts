@@ -301,15 +301,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const last = au.payloads.length - 1;
     for (let i = 0; i <= last; i++) {
       const p = au.payloads[i];
-      out[o] = 0x24;
-      out[o + 1] = s.channel;
-      out.writeUInt16BE(12 + p.length, o + 2);
-      out[o + 4] = 0x80;
-      out[o + 5] = (i === last ? 0x80 : 0) | 96;
-      out.writeUInt16BE(s.seq, o + 6);
-      out.writeUInt32BE(ts, o + 8);
-      out.writeUInt32BE(s.ssrc, o + 12);
-      p.copy(out, o + 16);
+      writeInterleavedRtp(out, o, s.channel, i === last, s.seq, ts, s.ssrc, p);
       o += 16 + p.length;
       s.seq = (s.seq + 1) & 0xffff;
     }
@@ -346,15 +338,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         stats.packetsSkipped++;
         continue;
       }
-      out[o] = 0x24;
-      out[o + 1] = s.channel;
-      out.writeUInt16BE(12 + p.length, o + 2);
-      out[o + 4] = 0x80;
-      out[o + 5] = (i === last ? 0x80 : 0) | 96;
-      out.writeUInt16BE(s.seq, o + 6);
-      out.writeUInt32BE(ts, o + 8);
-      out.writeUInt32BE(s.ssrc, o + 12);
-      p.copy(out, o + 16);
+      writeInterleavedRtp(out, o, s.channel, i === last, s.seq, ts, s.ssrc, p);
       if (flip > 0 && p.length > headerBytes && Math.random() < flip) {
         out[o + 16 + headerBytes + Math.floor(Math.random() * (p.length - headerBytes))] ^=
           1 + Math.floor(Math.random() * 255);
@@ -642,4 +626,26 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** One RTP packet (payload type 96) framed for RTSP interleaved transport, written at `o` in `out`. */
+function writeInterleavedRtp(
+  out: Buffer,
+  o: number,
+  channel: number,
+  marker: boolean,
+  seq: number,
+  ts: number,
+  ssrc: number,
+  payload: Buffer,
+): void {
+  out[o] = 0x24;
+  out[o + 1] = channel;
+  out.writeUInt16BE(12 + payload.length, o + 2);
+  out[o + 4] = 0x80;
+  out[o + 5] = (marker ? 0x80 : 0) | 96;
+  out.writeUInt16BE(seq, o + 6);
+  out.writeUInt32BE(ts, o + 8);
+  out.writeUInt32BE(ssrc, o + 12);
+  payload.copy(out, o + 16);
 }
