@@ -19,7 +19,7 @@ import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { repoPath } from './paths.js';
 import { Detector } from './pools/index.js';
-import { FreshnessScheduler } from './scheduler.js';
+import { FramePipeline, type PipelineResult } from './pipeline.js';
 import { formatStatus, type StatusSnapshot } from './status-line.js';
 import type { CameraStatus, FrameDetections, Sample } from './types.js';
 
@@ -30,6 +30,8 @@ interface CameraSource {
   start(): void;
   stop(): Promise<void>;
   boost(fps: number, durationMs: number): void;
+  /** Under an alarm or operator boost now: its samples take the pipeline's priority lane. */
+  boosted(): boolean;
   readonly counters: CameraCounters;
 }
 
@@ -61,7 +63,7 @@ export class Engine {
   private boost: BoostController | null = null;
   private readonly online = new Map<string, boolean>();
   private readonly lastStatus = new Map<string, CameraStatus['type']>();
-  private readonly schedulers = new Map<string, FreshnessScheduler<Sample>>();
+  private readonly pipelines = new Map<string, FramePipeline>();
   private readonly detectors = new Map<string, Detector>();
   private bus: Bus | null = null;
   private busRetry: NodeJS.Timeout | null = null;
@@ -224,53 +226,43 @@ export class Engine {
         inferThreads: p.inferThreads,
         intraOpThreads: p.intraOpThreads,
         maxQueue: p.maxQueue,
+        maxBatch: d.maxBatch ?? p.maxBatch,
+        batchWaitMs: p.batchWaitMs,
         log: this.log.child(`detector.${d.id}`),
       });
       this.detectors.set(d.id, detector);
-      this.schedulers.set(
+      this.pipelines.set(
         d.id,
-        new FreshnessScheduler<Sample>({
-          // Enough in flight to keep both pools busy, few enough that samples stay fresh.
-          maxInFlight: (p.decodeThreads + p.inferThreads) * 2,
-          run: (s) => this.analyse(detector, s),
-          onDrop: (_s, reason) => this.metrics.dropped.inc({ stage: 'schedule', reason }),
+        new FramePipeline({
+          detector,
+          metrics: this.metrics,
+          maxWaiting: p.maxWaiting,
+          log: this.log.child(`pipeline.${d.id}`),
+          onResult: (r) => this.onDetections(r),
         }),
       );
     }
   }
 
-  private async analyse(detector: Detector, sample: Sample): Promise<void> {
-    const { schoolId, cameraId, seq, captureTimeMs } = sample;
-    try {
-      const r =
-        sample.codec === 'jpeg'
-          ? await detector.detectJpeg(sample.data)
-          : await detector.detectSample(sample);
-      this.metrics.framesInferred.inc({ school: schoolId });
-      this.metrics.stageSeconds.observe({ stage: 'decode' }, r.decodeMs / 1000);
-      this.metrics.stageSeconds.observe({ stage: 'infer' }, r.inferMs / 1000);
-      for (const d of r.detections) this.metrics.detections.inc({ class: d.className });
-      const frame: FrameDetections = {
-        schoolId,
-        cameraId,
-        seq,
-        captureTimeMs,
-        width: r.width,
-        height: r.height,
-        detections: r.detections,
-      };
-      if (this.bus) this.bus.publishDetections(frame);
-      else this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
-      if (this.writer) this.writer.enqueue(frame);
-      else if (r.detections.length)
-        this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
-      this.metrics.stageSeconds.observe({ stage: 'end_to_end' }, (Date.now() - captureTimeMs) / 1000);
-    } catch (err) {
-      const reason = /queue/i.test(errorMessage(err)) ? 'queue_full' : 'detect_failed';
-      this.metrics.dropped.inc({ stage: 'detect', reason });
-      this.metrics.errors.inc({ component: 'detector', type: reason });
-      this.log.debug('Sample dropped', { schoolId, cameraId, seq, reason, error: errorMessage(err) });
-    }
+  private onDetections(r: PipelineResult): void {
+    const { schoolId, cameraId, seq, captureTimeMs } = r.sample;
+    this.metrics.framesInferred.inc({ school: schoolId });
+    for (const d of r.detections) this.metrics.detections.inc({ class: d.className });
+    const frame: FrameDetections = {
+      schoolId,
+      cameraId,
+      seq,
+      captureTimeMs,
+      width: r.width,
+      height: r.height,
+      detections: r.detections,
+    };
+    if (this.bus) this.bus.publishDetections(frame);
+    else this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
+    if (this.writer) this.writer.enqueue(frame);
+    else if (r.detections.length)
+      this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
+    this.metrics.stageSeconds.observe({ stage: 'end_to_end' }, (Date.now() - captureTimeMs) / 1000);
   }
 
   private startCameras(): void {
@@ -298,7 +290,7 @@ export class Engine {
       this.metrics.camerasOnline.set({ school: school.id }, 0);
       for (const cam of enabled) {
         const pipeline = this.cfg.pipelines.find((p) => p.id === cam.pipeline)!;
-        const scheduler = this.schedulers.get(pipeline.detector)!;
+        const frames = this.pipelines.get(pipeline.detector)!;
         const key = cameraKey(school.id, cam.id);
         const user = cam.credentials ? process.env[cam.credentials.userEnv] : undefined;
         const pass = cam.credentials ? process.env[cam.credentials.passEnv] : undefined;
@@ -312,7 +304,7 @@ export class Engine {
         const onSample = (s: Sample) => {
           this.metrics.framesSampled.inc({ school: school.id });
           this.health?.onSample(key, Date.now());
-          scheduler.submit(key, s);
+          frames.submit(key, s, source.boosted());
         };
         const common = {
           schoolId: school.id,
@@ -416,7 +408,7 @@ export class Engine {
       queueInfer += st.inferQueue;
     }
     let waiting = 0;
-    for (const s of this.schedulers.values()) waiting += s.pending;
+    for (const s of this.pipelines.values()) waiting += s.waiting;
     this.metrics.queueDepth.set({ stage: 'decode' }, queueDecode);
     this.metrics.queueDepth.set({ stage: 'infer' }, queueInfer);
     this.metrics.queueDepth.set({ stage: 'schedule' }, waiting);
@@ -480,7 +472,7 @@ export class Engine {
       await Promise.all(this.cameras.map((c) => c.source.stop()));
     });
     await step('pipelines', async () => {
-      await Promise.all([...this.schedulers.values()].map((s) => s.stop()));
+      await Promise.all([...this.pipelines.values()].map((s) => s.stop()));
     });
     await step('detectors', async () => {
       await Promise.all([...this.detectors.values()].map((d) => d.close()));

@@ -39,9 +39,15 @@ export class Metrics {
   });
   readonly stageSeconds = new Histogram({
     name: 'kuzet_stage_seconds',
-    help: 'Time spent per pipeline stage (decode, infer, publish, store, end_to_end)',
+    help: 'Seconds per stage: decode_queue, decode, infer_queue, infer, pipeline (arrival to detections), end_to_end (capture to published)',
     labelNames: ['stage'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly inferBatchSize = new Histogram({
+    name: 'kuzet_infer_batch_size',
+    help: 'Frames per inference call (dynamic batching)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [this.registry],
   });
   readonly queueDepth = new Gauge({

@@ -131,6 +131,11 @@ export class RtspCameraSource {
     this.sampler.boost(fps, durationMs);
   }
 
+  /** Is a boost running now? The engine puts boosted cameras' samples in the priority lane. */
+  boosted(): boolean {
+    return this.sampler.boosted();
+  }
+
   constructor(private readonly cfg: RtspCameraSourceConfig) {
     this.log = (cfg.log ?? createLogger('rtsp')).child(cfg.cameraId);
     this.sampler = createSampler(cfg.sampling ?? { type: 'keyframes', maxFps: cfg.maxFps ?? 1 });

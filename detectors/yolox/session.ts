@@ -106,3 +106,55 @@ export async function runYolox(
   output.dispose();
   return { detections, inferMs: performance.now() - t0 };
 }
+
+/**
+ * Does the model take a batch of images? True when input dim 0 is symbolic (a dynamic-batch export), false for
+ * a fixed [1,3,H,W] export, which can only run one image per call.
+ */
+export function acceptsBatches(session: ort.InferenceSession): boolean {
+  const meta = session.inputMetadata?.[0];
+  if (!meta || !meta.isTensor) return false;
+  const first = meta.shape[0];
+  return typeof first !== 'number';
+}
+
+export interface BatchInferResult {
+  /** Detections per image, in input order. */
+  detections: Detection[][];
+  inferMs: number;
+}
+
+/**
+ * Runs `count` letterboxed images packed back to back in `batch` ([count,3,size,size]) as one call of a
+ * dynamic-batch model and decodes each image's slice of the output.
+ */
+export async function runYoloxBatch(
+  session: ort.InferenceSession,
+  decoder: YoloxDecoder,
+  batch: Float32Array,
+  geometries: readonly FrameGeometry[],
+  opts: DecodeOptions = defaultDecodeOptions,
+): Promise<BatchInferResult> {
+  const size = YOLOX_INPUT_SIZE;
+  const count = geometries.length;
+  const t0 = performance.now();
+  let out: ort.InferenceSession.OnnxValueMapType;
+  const input = new ort.Tensor('float32', batch.subarray(0, count * 3 * size * size), [count, 3, size, size]);
+  try {
+    out = await session.run({ [YOLOX_INPUT_NAME]: input });
+  } catch (err) {
+    throw new KuzetError('KUZET_ERR_MODEL', `YOLOX batch of ${count} failed: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  const output = out[YOLOX_OUTPUT_NAME];
+  if (!output || !(output.data instanceof Float32Array) || output.data.length % count !== 0) {
+    throw new KuzetError('KUZET_ERR_MODEL', `YOLOX output '${YOLOX_OUTPUT_NAME}' missing or not float32`);
+  }
+  const per = output.data.length / count;
+  const detections: Detection[][] = [];
+  for (let i = 0; i < count; i++)
+    detections.push(decoder.decode(output.data.subarray(i * per, (i + 1) * per), geometries[i], opts));
+  output.dispose();
+  return { detections, inferMs: performance.now() - t0 };
+}

@@ -115,6 +115,11 @@ const yoloxDetector = z
       .array(z.enum(['cuda', 'cpu']))
       .min(1)
       .default(['cpu']),
+    /**
+     * Frames per inference call; overrides engine.pools.maxBatch for this detector. Needs a model with a
+     * dynamic batch dimension (detectors/yolox/yolox_nano_dynamic.onnx); a fixed-batch model runs 1.
+     */
+    maxBatch: z.number().int().min(1).max(256).optional(),
   })
   .strict();
 
@@ -187,11 +192,25 @@ export const engineSchema = z
         decodeThreads: z.number().int().min(1).max(64).default(1),
         inferThreads: z.number().int().min(1).max(64).default(1),
         intraOpThreads: z.number().int().min(1).max(64).default(1),
-        /** Bounded queue per pool; when full the oldest waiting sample of a camera is dropped. */
+        /** Bounded queue per pool (frames waiting for a worker); past it frames are dropped as queue_full. */
         maxQueue: z.number().int().min(1).max(100_000).default(64),
+        /** Frames per inference call for dynamic-batch models (1 = no batching, the right choice on CPU). */
+        maxBatch: z.number().int().min(1).max(256).default(1),
+        /** How long a free inference worker waits for its batch to fill. */
+        batchWaitMs: z.number().min(0).max(1000).default(2),
+        /** Cameras with a sample waiting to decode, per detector; past it the oldest sample is dropped (overload). */
+        maxWaiting: z.number().int().min(1).max(1_000_000).default(4096),
       })
       .strict()
-      .default({ decodeThreads: 1, inferThreads: 1, intraOpThreads: 1, maxQueue: 64 }),
+      .default({
+        decodeThreads: 1,
+        inferThreads: 1,
+        intraOpThreads: 1,
+        maxQueue: 64,
+        maxBatch: 1,
+        batchWaitMs: 2,
+        maxWaiting: 4096,
+      }),
     camera: z
       .object({
         silenceTimeoutMs: z.number().int().positive().default(10_000),

@@ -1,17 +1,18 @@
 import { Piscina } from 'piscina';
+import type { Worker } from 'node:worker_threads';
 import type { ResizeKernel } from '../../detectors/jpeg-letterbox.js';
 import { KuzetError } from '../errors.js';
 import { compiledPath } from '../paths.js';
 import type { Sample } from '../types.js';
 import { PoolQueueFullError, poolError } from './errors.js';
 import type { DecodeReply, DecodeTask, DecodeWorkerData, DecodedFrame } from './protocol.js';
-import { poolStats, type PoolStats } from './stats.js';
+import { lanesStats, type PoolStats } from './stats.js';
 import { transferable } from './transfer.js';
 
 export interface DecodePoolOptions {
-  /** Worker threads (default 1). */
+  /** Worker threads (default 1). Each is a lane that owns the decoders of the cameras routed to it. */
   threads?: number;
-  /** Tasks allowed to wait beyond the running ones; more are rejected with PoolQueueFullError (default 16). */
+  /** Tasks allowed to wait beyond the running ones, over all lanes; more are rejected with PoolQueueFullError (default 16). */
   maxQueue?: number;
   /** Open H.264/H.265 contexts kept per worker, least recently used evicted (default 256). */
   maxDecoders?: number;
@@ -22,16 +23,30 @@ export interface DecodePoolOptions {
   jpegKernel?: ResizeKernel;
 }
 
+interface Lane {
+  pool: Piscina<DecodeTask, DecodeReply>;
+  /** Streams whose decoder lives in this lane's worker. */
+  streams: number;
+}
+
 /**
  * Decodes keyframes and still images off the main thread into model-ready tensors. Input bytes are
  * transferred to the worker (the caller's buffer is detached after submit) and the tensor comes back the same way.
+ *
+ * Routing is sticky: each worker is a one-thread lane, and a camera is bound to one lane the first time it is
+ * seen (the lane with the fewest cameras), so its decoder context stays warm in exactly one worker instead of
+ * being opened in every worker it happens to land on. Still images carry no decoder state and go to the
+ * least busy lane.
  */
 export class DecodePool {
   readonly maxQueue: number;
-  private readonly pool: Piscina<DecodeTask, DecodeReply>;
+  private readonly lanes: Lane[] = [];
+  private readonly laneOf = new Map<string, Lane>();
   /** Used tensors waiting to be written again; bounded so a burst does not pin memory forever. */
   private readonly spare: Float32Array[] = [];
   private readonly maxSpare: number;
+  private readonly laneQueue: number;
+  private crashes = 0;
 
   constructor(opts: DecodePoolOptions = {}) {
     const threads = opts.threads ?? 1;
@@ -44,37 +59,40 @@ export class DecodePool {
       maxDecoders: opts.maxDecoders ?? 256,
       jpegKernel: opts.jpegKernel ?? 'lanczos3',
     };
-    this.pool = new Piscina({
-      filename: compiledPath('engine', 'pools', 'decode-worker.ts'),
-      name: 'default',
-      minThreads: threads,
-      maxThreads: threads,
-      maxQueue: this.maxQueue,
-      idleTimeout: Infinity,
-      workerData,
-    });
+    this.laneQueue = Math.ceil(this.maxQueue / threads);
+    for (let i = 0; i < threads; i++) {
+      this.lanes.push({
+        pool: new Piscina({
+          filename: compiledPath('engine', 'pools', 'decode-worker.ts'),
+          name: 'default',
+          minThreads: 1,
+          maxThreads: 1,
+          maxQueue: this.laneQueue,
+          idleTimeout: Infinity,
+          workerData,
+        }),
+        streams: 0,
+      });
+    }
     this.maxSpare = threads * 2 + 2;
   }
 
   /** Decodes one keyframe access unit. `sample.data` is transferred: do not read it afterwards. */
-  decodeSample(sample: Sample): Promise<DecodedFrame> {
+  async decodeSample(sample: Sample): Promise<DecodedFrame> {
+    const stream = `${sample.schoolId}/${sample.cameraId}`;
+    const lane = this.route(stream);
+    this.checkRoom(lane);
     const { view, transfer } = transferable(sample.data);
-    return this.submit(
-      {
-        kind: 'video',
-        codec: sample.codec,
-        stream: `${sample.schoolId}/${sample.cameraId}`,
-        data: view,
-        out: null,
-      },
-      transfer,
-    );
+    return this.submit(lane, { kind: 'video', codec: sample.codec, stream, data: view, out: null }, transfer);
   }
 
   /** Decodes a JPEG (or PNG/WebP) still. The buffer is transferred when it owns its memory. */
-  decodeJpeg(data: Uint8Array): Promise<DecodedFrame> {
+  async decodeJpeg(data: Uint8Array): Promise<DecodedFrame> {
+    let lane = this.lanes[0];
+    for (const l of this.lanes) if (load(l) < load(lane)) lane = l;
+    this.checkRoom(lane);
     const { view, transfer } = transferable(data);
-    return this.submit({ kind: 'image', data: view, out: null }, transfer);
+    return this.submit(lane, { kind: 'image', data: view, out: null }, transfer);
   }
 
   /** Gives a tensor this pool produced back for reuse once nothing reads it any more (Detector does this). */
@@ -89,19 +107,47 @@ export class DecodePool {
     }
   }
 
+  /** Which lane (worker index) a camera's decoder lives in; assigns one if the camera is new. */
+  laneIndex(schoolId: string, cameraId: string): number {
+    return this.lanes.indexOf(this.route(`${schoolId}/${cameraId}`));
+  }
+
+  /** The live worker threads, lane by lane (diagnostics: thread ids, resource use). */
+  workers(): Worker[] {
+    return this.lanes.flatMap((l) => l.pool.threads);
+  }
+
   stats(): PoolStats {
-    return poolStats(this.pool, this.maxQueue);
+    return lanesStats(
+      this.lanes.map((l) => l.pool),
+      this.maxQueue,
+      this.crashes,
+    );
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await Promise.all(this.lanes.map((l) => l.pool.close()));
   }
 
-  private async submit(task: DecodeTask, transferList: ArrayBuffer[]): Promise<DecodedFrame> {
-    // Checked here as well as by piscina so a full queue rejects before the caller's buffer is detached.
-    if (this.pool.queueSize >= this.maxQueue && this.pool.idleThreads === 0) {
+  private route(stream: string): Lane {
+    let lane = this.laneOf.get(stream);
+    if (lane === undefined) {
+      lane = this.lanes[0];
+      for (const l of this.lanes) if (l.streams < lane.streams) lane = l;
+      lane.streams++;
+      this.laneOf.set(stream, lane);
+    }
+    return lane;
+  }
+
+  /** Checked here as well as by piscina so a full queue rejects before the caller's buffer is detached. */
+  private checkRoom(lane: Lane): void {
+    if (lane.pool.queueSize >= this.laneQueue && lane.pool.idleThreads === 0) {
       throw new PoolQueueFullError('decode', this.maxQueue);
     }
+  }
+
+  private async submit(lane: Lane, task: DecodeTask, transferList: ArrayBuffer[]): Promise<DecodedFrame> {
     const out = this.spare.pop() ?? null;
     if (out) {
       task.out = out;
@@ -109,9 +155,11 @@ export class DecodePool {
     }
     let reply: DecodeReply;
     try {
-      reply = await this.pool.run(task, { transferList });
+      reply = await lane.pool.run(task, { transferList });
     } catch (err) {
-      throw poolError(err, 'decode', this.maxQueue, 'KUZET_ERR_DECODE');
+      const e = poolError(err, 'decode', this.maxQueue, 'KUZET_ERR_DECODE');
+      if ('reason' in e && e.reason === 'worker_crashed') this.crashes++;
+      throw e;
     }
     if (!reply.ok) throw new KuzetError(reply.code, reply.message);
     return {
@@ -122,4 +170,8 @@ export class DecodePool {
       decodeMs: reply.decodeMs,
     };
   }
+}
+
+function load(lane: Lane): number {
+  return lane.pool.queueSize + (lane.pool.idleThreads === 0 ? 1 : 0);
 }

@@ -26,6 +26,9 @@ export interface DetectorOptions {
   intraOpThreads?: number;
   /** Queue bound of each pool. */
   maxQueue?: number;
+  /** Dynamic batching of the inference pool (see InferPoolOptions). */
+  maxBatch?: number;
+  batchWaitMs?: number;
   log?: Logger;
   decode?: DecodePoolOptions;
   infer?: InferPoolOptions;
@@ -78,6 +81,8 @@ export class Detector {
       threads: opts.inferThreads,
       intraOpNumThreads: opts.intraOpThreads,
       maxQueue: opts.maxQueue,
+      maxBatch: opts.maxBatch,
+      maxWaitMs: opts.batchWaitMs,
       ...opts.infer,
     };
     this.inferPool = new InferPool(infer, log ?? opts.log);

@@ -17,15 +17,38 @@ export class PoolQueueFullError extends Error {
   }
 }
 
+/**
+ * The worker running this task died (native crash, out of memory, terminated). The pool has already started a
+ * replacement; callers count the sample as kuzet_dropped_total{stage, reason="worker_crashed"}.
+ */
+export class PoolWorkerCrashError extends Error {
+  readonly reason = 'worker_crashed' as const;
+  constructor(
+    readonly stage: PoolStage,
+    detail: string,
+  ) {
+    super(`${stage} worker died while working on this frame (${detail}); it was replaced`);
+    this.name = 'PoolWorkerCrashError';
+  }
+}
+
 export function isQueueFull(err: unknown): err is PoolQueueFullError {
   return err instanceof PoolQueueFullError;
 }
 
-/** Maps piscina's own queue-limit rejection to ours; anything else becomes a coded error of `code`. */
+/** The drop reason for a failed sample: queue_full, worker_crashed, or `fallback` for decode/model errors. */
+export function dropReason(err: unknown, fallback: string): string {
+  if (err instanceof PoolQueueFullError || err instanceof PoolWorkerCrashError) return err.reason;
+  return fallback;
+}
+
+/** Maps piscina's own rejections to ours; anything else becomes a coded error of `code`. */
 export function poolError(err: unknown, stage: PoolStage, maxQueue: number, code: ErrorCode): Error {
-  if (err instanceof PoolQueueFullError || err instanceof KuzetError) return err;
-  if (err instanceof Error && /queue is at limit/i.test(err.message))
-    return new PoolQueueFullError(stage, maxQueue);
+  if (err instanceof PoolQueueFullError || err instanceof PoolWorkerCrashError || err instanceof KuzetError)
+    return err;
   const msg = err instanceof Error ? err.message : String(err);
+  if (/queue is at limit/i.test(msg)) return new PoolQueueFullError(stage, maxQueue);
+  // piscina rejects a dead worker's unfinished tasks with this message and starts a new worker.
+  if (/worker exited|terminated/i.test(msg)) return new PoolWorkerCrashError(stage, msg);
   return new KuzetError(code, `${stage} worker failed: ${msg}`, { cause: err });
 }

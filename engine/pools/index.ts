@@ -8,6 +8,12 @@ export {
   closeInProcessDetector,
   type InProcessDetector,
 } from './in-process.js';
-export { PoolQueueFullError, isQueueFull, type PoolStage } from './errors.js';
+export {
+  PoolQueueFullError,
+  PoolWorkerCrashError,
+  dropReason,
+  isQueueFull,
+  type PoolStage,
+} from './errors.js';
 export type { DecodedFrame } from './protocol.js';
 export type { PoolStats } from './stats.js';

@@ -1,4 +1,5 @@
 import { Piscina } from 'piscina';
+import type { Worker } from 'node:worker_threads';
 import { defaultLabelsPath } from '../../detectors/yolox/labels.js';
 import { defaultModelPath } from '../../detectors/yolox/model.js';
 import type { ExecutionProvider } from '../../detectors/yolox/session.js';
@@ -6,9 +7,9 @@ import { KuzetError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { compiledPath } from '../paths.js';
 import type { Detection } from '../types.js';
-import { PoolQueueFullError, poolError } from './errors.js';
-import type { DecodedFrame, InferReply, InferTask, InferWorkerData } from './protocol.js';
-import { poolStats, type PoolStats } from './stats.js';
+import { PoolQueueFullError, PoolWorkerCrashError, poolError } from './errors.js';
+import type { DecodedFrame, InferFrame, InferReply, InferTask, InferWorkerData } from './protocol.js';
+import { lanesStats, type PoolStats } from './stats.js';
 
 export interface InferOptions {
   modelPath?: string;
@@ -26,15 +27,37 @@ export interface InferOptions {
 export interface InferPoolOptions extends InferOptions {
   /** Worker threads, one ONNX session each (default 1). */
   threads?: number;
-  /** Tasks allowed to wait beyond the running ones (default 8). */
+  /** Frames allowed to wait for a worker (default 8); more are rejected with PoolQueueFullError. */
   maxQueue?: number;
+  /**
+   * Frames per inference call for models with a dynamic batch dimension (default 1). A fixed-batch model
+   * always runs one frame per call, and a larger value is ignored with one warning.
+   */
+  maxBatch?: number;
+  /**
+   * How long a worker that is free waits for a batch to fill before running a smaller one (default 2 ms).
+   * 0 never waits: batches then only form from frames that queued while every worker was busy.
+   */
+  maxWaitMs?: number;
 }
 
 export interface InferOutput {
   detections: Detection[];
+  /** Wall time of the inference call this frame was part of. */
   inferMs: number;
+  /** Time the frame waited in the pool for a worker and a batch. */
+  queueMs: number;
+  /** Frames in that call. */
+  batchSize: number;
   /** The input tensor's memory, back from the worker; hand it to DecodePool.recycle() or drop it. */
   tensor: Float32Array;
+}
+
+interface Queued {
+  frame: InferFrame;
+  enqueuedAt: number;
+  resolve: (out: InferOutput) => void;
+  reject: (err: Error) => void;
 }
 
 export function inferWorkerData(opts: InferOptions): InferWorkerData {
@@ -56,61 +79,174 @@ export function inferWorkerData(opts: InferOptions): InferWorkerData {
   };
 }
 
-/** YOLOX inference on worker threads. The tensor is transferred in (detached on the caller's side). */
+/**
+ * YOLOX inference on worker threads with dynamic batching. Frames queue here on the main thread (bounded);
+ * whenever a worker is free it gets the next batch: up to `maxBatch` frames, waiting at most `maxWaitMs` for
+ * the batch to fill. Tensors are transferred to the worker (detached on the caller's side) and come back with
+ * the reply for reuse.
+ */
 export class InferPool {
   readonly maxQueue: number;
+  readonly maxBatch: number;
+  readonly maxWaitMs: number;
+  readonly threads: number;
   private readonly pool: Piscina<InferTask, InferReply>;
-  private warned = false;
+  private readonly queue: Queued[] = [];
+  private busy = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Unknown until the first reply; until then batches are single frames. */
+  private batchCapable: boolean | null = null;
+  private warnedFallback = false;
+  private crashes = 0;
+  private closed = false;
+  private readonly readyPromise: Promise<void>;
 
   constructor(
     opts: InferPoolOptions = {},
     private readonly log: Logger = createLogger('pools.infer'),
   ) {
-    const threads = opts.threads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1)
-      throw new RangeError(`infer.threads must be a positive integer, got ${threads}`);
+    this.threads = opts.threads ?? 1;
+    if (!Number.isInteger(this.threads) || this.threads < 1)
+      throw new RangeError(`infer.threads must be a positive integer, got ${this.threads}`);
     this.maxQueue = opts.maxQueue ?? 8;
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0)
       throw new RangeError(`infer.maxQueue must be an integer >= 0, got ${this.maxQueue}`);
+    this.maxBatch = opts.maxBatch ?? 1;
+    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > 256)
+      throw new RangeError(`infer.maxBatch must be an integer in 1..256, got ${this.maxBatch}`);
+    this.maxWaitMs = opts.maxWaitMs ?? 2;
+    if (!(this.maxWaitMs >= 0 && this.maxWaitMs <= 1000))
+      throw new RangeError(`infer.maxWaitMs must be in 0..1000, got ${this.maxWaitMs}`);
     this.pool = new Piscina({
       filename: compiledPath('engine', 'pools', 'infer-worker.ts'),
       name: 'default',
-      minThreads: threads,
-      maxThreads: threads,
-      maxQueue: this.maxQueue,
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      // Work is only handed over when a worker is free, so piscina's own queue stays empty.
+      maxQueue: this.threads,
       idleTimeout: Infinity,
       workerData: inferWorkerData(opts),
     });
+    // An empty task learns the model's batch capability (and waits out the model load) before real frames come.
+    this.readyPromise = this.pool.run({ frames: [] }).then(
+      (r) => {
+        if (r.ok) this.noteCapabilities(r.batchCapable, r.fallback);
+      },
+      () => undefined, // a worker that cannot start fails real tasks too, with the reason
+    );
   }
 
-  async infer(frame: Pick<DecodedFrame, 'tensor' | 'width' | 'height' | 'scale'>): Promise<InferOutput> {
-    if (this.pool.queueSize >= this.maxQueue && this.pool.idleThreads === 0)
-      throw new PoolQueueFullError('infer', this.maxQueue);
-    const task: InferTask = {
-      tensor: frame.tensor,
-      width: frame.width,
-      height: frame.height,
-      scale: frame.scale,
-    };
-    let reply: InferReply;
-    try {
-      reply = await this.pool.run(task, { transferList: [frame.tensor.buffer as ArrayBuffer] });
-    } catch (err) {
-      throw poolError(err, 'infer', this.maxQueue, 'KUZET_ERR_MODEL');
-    }
-    if (!reply.ok) throw new KuzetError(reply.code, reply.message);
-    if (reply.fallback !== null && !this.warned) {
-      this.warned = true;
-      this.log.warn('GPU execution provider unavailable, inference runs on CPU', { reason: reply.fallback });
-    }
-    return { detections: reply.detections, inferMs: reply.inferMs, tensor: reply.tensor };
+  /** Resolves once a worker has loaded the model and the pool knows whether it can batch. */
+  whenReady(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** Queues one frame for inference. Its tensor is transferred when its batch starts. */
+  infer(frame: Pick<DecodedFrame, 'tensor' | 'width' | 'height' | 'scale'>): Promise<InferOutput> {
+    if (this.closed) return Promise.reject(new KuzetError('KUZET_ERR_MODEL', 'infer pool is closed'));
+    if (this.queue.length >= Math.max(this.maxQueue, this.batchLimit() - 1) && this.busy >= this.threads)
+      return Promise.reject(new PoolQueueFullError('infer', this.maxQueue));
+    return new Promise<InferOutput>((resolve, reject) => {
+      this.queue.push({
+        frame: { tensor: frame.tensor, width: frame.width, height: frame.height, scale: frame.scale },
+        enqueuedAt: performance.now(),
+        resolve,
+        reject,
+      });
+      this.dispatch();
+    });
   }
 
   stats(): PoolStats {
-    return poolStats(this.pool, this.maxQueue);
+    const st = lanesStats([this.pool], this.maxQueue, this.crashes);
+    return { ...st, queued: st.queued + this.queue.length };
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  /** The live worker threads (diagnostics: thread ids, resource use). */
+  workers(): Worker[] {
+    return [...this.pool.threads];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const q of this.queue.splice(0)) q.reject(new KuzetError('KUZET_ERR_MODEL', 'infer pool closed'));
+    await this.pool.close();
+  }
+
+  private batchLimit(): number {
+    return this.batchCapable ? this.maxBatch : 1;
+  }
+
+  private dispatch(): void {
+    while (this.busy < this.threads && this.queue.length > 0) {
+      const limit = this.batchLimit();
+      if (this.queue.length < limit && this.maxWaitMs > 0) {
+        const waited = performance.now() - this.queue[0].enqueuedAt;
+        if (waited < this.maxWaitMs) {
+          this.timer ??= setTimeout(
+            () => {
+              this.timer = null;
+              this.dispatch();
+            },
+            Math.ceil(this.maxWaitMs - waited),
+          );
+          return;
+        }
+      }
+      this.runBatch(this.queue.splice(0, limit));
+    }
+  }
+
+  private runBatch(batch: Queued[]): void {
+    this.busy++;
+    const started = performance.now();
+    const frames = batch.map((q) => q.frame);
+    const transferList = frames.map((f) => f.tensor.buffer as ArrayBuffer);
+    this.pool
+      .run({ frames }, { transferList })
+      .then(
+        (reply) => {
+          if (!reply.ok) {
+            const err = new KuzetError(reply.code, reply.message);
+            for (const q of batch) q.reject(err);
+            return;
+          }
+          this.noteCapabilities(reply.batchCapable, reply.fallback);
+          batch.forEach((q, i) =>
+            q.resolve({
+              detections: reply.detections[i],
+              inferMs: reply.inferMs,
+              queueMs: started - q.enqueuedAt,
+              batchSize: batch.length,
+              tensor: reply.tensors[i],
+            }),
+          );
+        },
+        (err: unknown) => {
+          const e = poolError(err, 'infer', this.maxQueue, 'KUZET_ERR_MODEL');
+          if (e instanceof PoolWorkerCrashError) this.crashes++;
+          for (const q of batch) q.reject(e);
+        },
+      )
+      .finally(() => {
+        this.busy--;
+        if (!this.closed) this.dispatch();
+      });
+  }
+
+  private noteCapabilities(batchCapable: boolean, fallback: string | null): void {
+    if (this.batchCapable === null) {
+      this.batchCapable = batchCapable;
+      if (!batchCapable && this.maxBatch > 1)
+        this.log.warn('Model has a fixed batch size of 1: dynamic batching is off', {
+          maxBatch: this.maxBatch,
+        });
+    }
+    if (fallback !== null && !this.warnedFallback) {
+      this.warnedFallback = true;
+      this.log.warn('GPU execution provider unavailable, inference runs on CPU', { reason: fallback });
+    }
   }
 }

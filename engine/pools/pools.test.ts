@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { dynamicBatchModelPath } from '../../detectors/yolox/model.js';
 import { KuzetError } from '../errors.js';
 import { repoPath } from '../paths.js';
 import type { Detection, Sample } from '../types.js';
@@ -10,7 +13,9 @@ import {
   Detector,
   InferPool,
   PoolQueueFullError,
+  PoolWorkerCrashError,
   closeInProcessDetector,
+  dropReason,
   createInProcessDetector,
   detectInProcess,
   type InProcessDetector,
@@ -30,6 +35,14 @@ function iou(a: Detection, b: { x1: number; y1: number; x2: number; y2: number }
   const inter = iw * ih;
   return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
 }
+
+const silent: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silent,
+};
 
 let detector: Detector;
 let direct: InProcessDetector;
@@ -181,4 +194,158 @@ test('Detector takes the flat config shape, validates inputSize and reports queu
   assert.equal(st.decodeQueue, st.decode.queued);
   assert.equal(st.inferQueue, st.infer.queued);
   assert.deepEqual([st.decode.threads, st.infer.threads], [1, 1]);
+});
+
+/** Planar BGR [3,416,416] reference: `bgr` (packed, w x h) at the top-left, 114 elsewhere; written independently of packPlanarBgr. */
+function referenceTensor(bgr: Uint8Array, w: number, h: number): Float32Array {
+  const plane = 416 * 416;
+  const t = new Float32Array(3 * plane).fill(114);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < 3; c++) t[c * plane + y * 416 + x] = bgr[(y * w + x) * 3 + c];
+  return t;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+test('H.264 tensor equals an ffmpeg CLI letterbox of the same keyframe within 1 LSB', async () => {
+  const pool = new DecodePool({ threads: 1 });
+  try {
+    const frame = await pool.decodeSample(sample(load('person-640x424-idr.h264')));
+    // 640x424 at r = 0.65 -> 416x276, FFmpeg's bicubic scaler, as the decoder documents.
+    const raw = execFileSync('ffmpeg', [
+      ...['-hide_banner', '-loglevel', 'error', '-i', testdata('person-640x424-idr.h264')],
+      ...['-vf', 'scale=416:276:flags=bicubic', '-pix_fmt', 'bgr24', '-f', 'rawvideo', '-'],
+    ]);
+    assert.equal(raw.length, 416 * 276 * 3);
+    assert.ok(maxAbsDiff(frame.tensor, referenceTensor(raw, 416, 276)) <= 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+for (const [name, w, h] of [
+  ['bus', 312, 416],
+  ['dog', 416, 312],
+] as const) {
+  test(`${name}.jpg tensor equals a sharp lanczos3 letterbox within 1 LSB`, async () => {
+    const pool = new DecodePool({ threads: 1 });
+    try {
+      const frame = await pool.decodeJpeg(load(`${name}.jpg`));
+      const { data, info } = await sharp(load(`${name}.jpg`))
+        .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      assert.deepEqual([info.width, info.height, info.channels], [w, h, 3]);
+      const bgr = Buffer.alloc(data.length);
+      for (let i = 0; i < data.length; i += 3)
+        [bgr[i], bgr[i + 1], bgr[i + 2]] = [data[i + 2], data[i + 1], data[i]];
+      assert.ok(maxAbsDiff(frame.tensor, referenceTensor(bgr, w, h)) <= 1);
+    } finally {
+      await pool.close();
+    }
+  });
+}
+
+test('cameras stick to one decode worker, spread evenly over the workers', async () => {
+  const pool = new DecodePool({ threads: 2 });
+  try {
+    const lanes = ['a', 'b', 'c', 'd'].map((cam) => pool.laneIndex('school-1', cam));
+    assert.deepEqual([...lanes].sort(), [0, 0, 1, 1]);
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((cam) => pool.laneIndex('school-1', cam)),
+      lanes,
+    );
+    // Decoding goes to the camera's lane: the other worker never sees it.
+    const before = pool.workers().map((w) => w.threadId);
+    for (let i = 0; i < 3; i++) await pool.decodeSample(sample(load('person-640x424-idr.h264'), 'a'));
+    assert.deepEqual(
+      pool.workers().map((w) => w.threadId),
+      before,
+    );
+    assert.equal(pool.stats().threads, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a decode worker that dies is replaced and its in-flight frames reject as worker_crashed', async () => {
+  const pool = new DecodePool({ threads: 1, maxQueue: 8 });
+  try {
+    await pool.decodeSample(sample(load('person-640x424-idr.h264')));
+    const [victim] = pool.workers();
+    const inflight = [0, 1, 2].map(() => pool.decodeSample(sample(load('person-640x424-idr.h264'))));
+    await victim.terminate();
+    const settled = await Promise.allSettled(inflight);
+    const crashed = settled.filter(
+      (r) => r.status === 'rejected' && r.reason instanceof PoolWorkerCrashError,
+    ) as PromiseRejectedResult[];
+    assert.ok(crashed.length >= 1, JSON.stringify(settled.map((r) => r.status)));
+    assert.equal(dropReason(crashed[0].reason, 'decode_failed'), 'worker_crashed');
+    assert.ok(settled.every((r) => r.status === 'fulfilled' || r.reason instanceof PoolWorkerCrashError));
+    // A new worker took over and decodes.
+    const again = await pool.decodeSample(sample(load('person-640x424-idr.h264')));
+    assert.deepEqual([again.width, again.height], [640, 424]);
+    assert.notEqual(pool.workers()[0].threadId, victim.threadId);
+    assert.ok(pool.stats().crashes >= 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('an inference worker that dies is replaced and its batch rejects as worker_crashed', async () => {
+  const decode = new DecodePool();
+  const infer = new InferPool({ threads: 1 });
+  try {
+    await infer.infer(await decode.decodeJpeg(load('person.jpg')));
+    const [victim] = infer.workers();
+    const frame = await decode.decodeJpeg(load('person.jpg'));
+    const pending = infer.infer(frame);
+    await victim.terminate();
+    await assert.rejects(pending, (err) => err instanceof PoolWorkerCrashError && err.stage === 'infer');
+    const { detections } = await infer.infer(await decode.decodeJpeg(load('person.jpg')));
+    assert.ok(detections.some((d) => d.className === 'person'));
+    assert.equal(infer.stats().crashes, 1);
+  } finally {
+    await Promise.all([decode.close(), infer.close()]);
+  }
+});
+
+test('dynamic batching: frames that arrive together run as one batch with the same detections as one by one', async () => {
+  const decode = new DecodePool();
+  const batched = new InferPool({ modelPath: dynamicBatchModelPath, maxBatch: 4, maxWaitMs: 200 });
+  const single = new InferPool({ maxBatch: 4, maxWaitMs: 200 }, silent);
+  try {
+    const names = ['person', 'bus', 'dog', 'person'];
+    const frames = () => Promise.all(names.map((n) => decode.decodeJpeg(load(`${n}.jpg`))));
+    // The pool learns the model's batch capability before real work arrives.
+    await batched.whenReady();
+    const outs = await Promise.all((await frames()).map((f) => batched.infer(f)));
+    assert.deepEqual(
+      outs.map((o) => o.batchSize),
+      [4, 4, 4, 4],
+    );
+    assert.ok(outs.every((o) => o.queueMs >= 0 && o.inferMs > 0));
+    // A fixed-batch model runs the same frames one call each, with identical detections.
+    await single.whenReady();
+    const ones = await Promise.all((await frames()).map((f) => single.infer(f)));
+    assert.ok(ones.every((o) => o.batchSize === 1));
+    outs.forEach((o, i) => {
+      assert.equal(o.detections.length, ones[i].detections.length);
+      o.detections.forEach((d, j) => {
+        const w = ones[i].detections[j];
+        assert.equal(d.className, w.className);
+        assert.ok(Math.abs(d.score - w.score) < 1e-4);
+        for (const k of ['x1', 'y1', 'x2', 'y2'] as const) assert.ok(Math.abs(d[k] - w[k]) < 0.01);
+      });
+    });
+  } finally {
+    await Promise.all([decode.close(), batched.close(), single.close()]);
+  }
 });

@@ -44,22 +44,31 @@ export interface DecodeWorkerData {
   jpegKernel: ResizeKernel;
 }
 
-export interface InferTask {
+export interface InferFrame {
   tensor: Float32Array;
   width: number;
   height: number;
   scale: number;
 }
 
+/** One batch: a single frame, or several for a dynamic-batch model (the worker packs them into one input). */
+export interface InferTask {
+  frames: InferFrame[];
+}
+
 export type InferReply =
   | {
       ok: true;
-      detections: Detection[];
+      /** Detections per frame, in task order. */
+      detections: Detection[][];
+      /** Wall time of the batch's session.run + decoding. */
       inferMs: number;
-      /** The input tensor, transferred back so the decode pool can reuse it. */
-      tensor: Float32Array;
+      /** The input tensors, transferred back so the decode pool can reuse them. */
+      tensors: Float32Array[];
       /** Set when the requested GPU provider could not load and the worker runs on CPU: the pool warns once. */
       fallback: string | null;
+      /** Whether the model has a dynamic batch dimension (the pool only sends batches > 1 when it does). */
+      batchCapable: boolean;
     }
   | WorkerFailure;
 

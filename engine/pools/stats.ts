@@ -9,14 +9,21 @@ export interface PoolStats {
   completed: number;
   /** Fraction of time the workers were busy since the pool started (0..1). */
   utilization: number;
+  /** Workers that died with work in hand (each was replaced). */
+  crashes: number;
 }
 
-export function poolStats(pool: Piscina, maxQueue: number): PoolStats {
-  return {
-    threads: pool.threads.length,
-    queued: pool.queueSize,
-    maxQueue,
-    completed: pool.completed,
-    utilization: pool.utilization,
-  };
+/** One pool's stats, or the sum over several one-thread lanes. */
+export function lanesStats(pools: readonly Piscina[], maxQueue: number, crashes: number): PoolStats {
+  let threads = 0;
+  let queued = 0;
+  let completed = 0;
+  let utilization = 0;
+  for (const p of pools) {
+    threads += p.threads.length;
+    queued += p.queueSize;
+    completed += p.completed;
+    utilization += p.utilization;
+  }
+  return { threads, queued, maxQueue, completed, utilization: utilization / pools.length, crashes };
 }
