@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import type { Sql } from 'postgres';
 import { startFleet } from '../bench/fleet/server.js';
@@ -214,6 +215,15 @@ export class Engine {
 
   private startDetectors(): void {
     const p = this.cfg.engine.pools;
+    // Every detector has its own pools; workers x ORT threads beyond the cores only adds context switching.
+    const threads = this.cfg.detectors.length * (p.decodeThreads + p.inferThreads * p.intraOpThreads);
+    const cores = availableParallelism();
+    if (threads > cores)
+      this.log.warn('Pool threads exceed the cores: expect contention, lower engine.pools threads', {
+        threads,
+        cores,
+        detectors: this.cfg.detectors.length,
+      });
     for (const d of this.cfg.detectors) {
       const detector = new Detector({
         modelPath: resolvePath(d.model),

@@ -1,9 +1,12 @@
 import type { Suite } from '../harness/types.js';
+import { decodeSuite } from './decode.js';
 import { detectSuite } from './detect.js';
+import { inferSuite } from './infer.js';
 import { ingestSuite } from './ingest.js';
+import { pipelineSuite } from './pipeline.js';
 
 /** Suites by name. Adding a benchmark is adding a file here, not editing the runner. */
-export const suites: readonly Suite[] = [detectSuite, ingestSuite];
+export const suites: readonly Suite[] = [detectSuite, ingestSuite, decodeSuite, inferSuite, pipelineSuite];
 
 export function findSuite(name: string): Suite | undefined {
   return suites.find((s) => s.name === name);

@@ -67,6 +67,10 @@ export class DecodePool {
           name: 'default',
           minThreads: 1,
           maxThreads: 1,
+          // The next frame is already in the worker when it finishes one, instead of the worker idling for a
+          // round trip through the main thread (measured: ~0.5 ms of every 4 ms keyframe). H.264 decoding is
+          // synchronous, so the two still run one after the other.
+          concurrentTasksPerWorker: 2,
           maxQueue: this.laneQueue,
           idleTimeout: Infinity,
           workerData,
@@ -157,7 +161,7 @@ export class DecodePool {
     try {
       reply = await lane.pool.run(task, { transferList });
     } catch (err) {
-      const e = poolError(err, 'decode', this.maxQueue, 'KUZET_ERR_DECODE');
+      const e = poolError(err, 'decode', this.maxQueue);
       if ('reason' in e && e.reason === 'worker_crashed') this.crashes++;
       throw e;
     }

@@ -1,7 +1,7 @@
 /** Piscina worker: keyframe (node-av) or image (sharp) → letterboxed planar BGR tensor, transferred back. */
 import { workerData } from 'piscina';
 import { letterboxJpeg } from '../../detectors/jpeg-letterbox.js';
-import { packPlanarBgr, tensorLength } from '../../detectors/letterbox.js';
+import { tensorLength } from '../../detectors/letterbox.js';
 import { KuzetError, errorMessage } from '../errors.js';
 import { DecoderCache } from './decoder-cache.js';
 import type { DecodeReply, DecodeTask, DecodeWorkerData } from './protocol.js';
@@ -10,8 +10,6 @@ import { moveReply } from './transfer.js';
 const SIZE = 416;
 const config = workerData as DecodeWorkerData;
 const decoders = new DecoderCache(config.maxDecoders, SIZE);
-// The scaler writes packed BGR here; reused because only the float tensor leaves the thread.
-const bgr = Buffer.alloc(SIZE * SIZE * 3);
 
 export default async function decode(task: DecodeTask): Promise<DecodeReply> {
   const t0 = performance.now();
@@ -25,17 +23,12 @@ export default async function decode(task: DecodeTask): Promise<DecodeReply> {
     }
     let geometry;
     try {
-      geometry = decoders.get(task.stream, task.codec).decodeToBgr(task.data, bgr);
+      geometry = decoders.get(task.stream, task.codec).decodeToTensor(task.data, tensor);
     } catch (err) {
       // Start the stream's next keyframe from a clean context rather than trusting one that just failed.
       decoders.drop(task.stream);
       throw err;
     }
-    packPlanarBgr(
-      { data: bgr, width: geometry.width, height: geometry.height, channels: 3, order: 'bgr' },
-      tensor,
-      SIZE,
-    );
     return reply(tensor, geometry.srcWidth, geometry.srcHeight, geometry.scale, t0);
   } catch (err) {
     const code = err instanceof KuzetError ? err.code : 'KUZET_ERR_DECODE';

@@ -1,4 +1,4 @@
-import { KuzetError, type ErrorCode } from '../errors.js';
+import { KuzetError } from '../errors.js';
 
 export type PoolStage = 'decode' | 'infer';
 
@@ -42,13 +42,14 @@ export function dropReason(err: unknown, fallback: string): string {
   return fallback;
 }
 
-/** Maps piscina's own rejections to ours; anything else becomes a coded error of `code`. */
-export function poolError(err: unknown, stage: PoolStage, maxQueue: number, code: ErrorCode): Error {
+/**
+ * Maps a rejected piscina task to ours. The workers never throw for a bad frame (they reply with a failure), so
+ * a rejection is either piscina's queue limit or the worker itself dying (crash, uncaught error, terminate).
+ */
+export function poolError(err: unknown, stage: PoolStage, maxQueue: number): Error {
   if (err instanceof PoolQueueFullError || err instanceof PoolWorkerCrashError || err instanceof KuzetError)
     return err;
   const msg = err instanceof Error ? err.message : String(err);
   if (/queue is at limit/i.test(msg)) return new PoolQueueFullError(stage, maxQueue);
-  // piscina rejects a dead worker's unfinished tasks with this message and starts a new worker.
-  if (/worker exited|terminated/i.test(msg)) return new PoolWorkerCrashError(stage, msg);
-  return new KuzetError(code, `${stage} worker failed: ${msg}`, { cause: err });
+  return new PoolWorkerCrashError(stage, msg);
 }

@@ -8,7 +8,14 @@ import { createLogger, type Logger } from '../log.js';
 import { compiledPath } from '../paths.js';
 import type { Detection } from '../types.js';
 import { PoolQueueFullError, PoolWorkerCrashError, poolError } from './errors.js';
-import type { DecodedFrame, InferFrame, InferReply, InferTask, InferWorkerData } from './protocol.js';
+import type {
+  DecodedFrame,
+  InferFaultInjection,
+  InferFrame,
+  InferReply,
+  InferTask,
+  InferWorkerData,
+} from './protocol.js';
 import { lanesStats, type PoolStats } from './stats.js';
 
 export interface InferOptions {
@@ -22,6 +29,8 @@ export interface InferOptions {
   scoreThreshold?: number;
   /** Class-wise NMS IoU, default 0.45. */
   iouThreshold?: number;
+  /** Test and chaos-drill hook (see InferFaultInjection); never set in production configs. */
+  faultInjection?: InferFaultInjection;
 }
 
 export interface InferPoolOptions extends InferOptions {
@@ -76,6 +85,7 @@ export function inferWorkerData(opts: InferOptions): InferWorkerData {
     executionProviders: opts.executionProviders?.length ? [...opts.executionProviders] : ['cpu'],
     scoreThreshold: score,
     iouThreshold: iou,
+    faultInjection: opts.faultInjection ?? null,
   };
 }
 
@@ -122,8 +132,11 @@ export class InferPool {
       name: 'default',
       minThreads: this.threads,
       maxThreads: this.threads,
-      // Work is only handed over when a worker is free, so piscina's own queue stays empty.
-      maxQueue: this.threads,
+      // One batch runs and the next waits inside the worker (it runs them in turn), so a worker never idles
+      // for a round trip through the main thread between batches.
+      concurrentTasksPerWorker: 2,
+      // Work is only handed over when a worker has room, so piscina's own queue stays (almost) empty.
+      maxQueue: this.threads * 2,
       idleTimeout: Infinity,
       workerData: inferWorkerData(opts),
     });
@@ -144,7 +157,7 @@ export class InferPool {
   /** Queues one frame for inference. Its tensor is transferred when its batch starts. */
   infer(frame: Pick<DecodedFrame, 'tensor' | 'width' | 'height' | 'scale'>): Promise<InferOutput> {
     if (this.closed) return Promise.reject(new KuzetError('KUZET_ERR_MODEL', 'infer pool is closed'));
-    if (this.queue.length >= Math.max(this.maxQueue, this.batchLimit() - 1) && this.busy >= this.threads)
+    if (this.queue.length >= Math.max(this.maxQueue, this.batchLimit() - 1) && this.busy >= this.threads * 2)
       return Promise.reject(new PoolQueueFullError('infer', this.maxQueue));
     return new Promise<InferOutput>((resolve, reject) => {
       this.queue.push({
@@ -180,7 +193,7 @@ export class InferPool {
   }
 
   private dispatch(): void {
-    while (this.busy < this.threads && this.queue.length > 0) {
+    while (this.busy < this.threads * 2 && this.queue.length > 0) {
       const limit = this.batchLimit();
       if (this.queue.length < limit && this.maxWaitMs > 0) {
         const waited = performance.now() - this.queue[0].enqueuedAt;
@@ -225,7 +238,7 @@ export class InferPool {
           );
         },
         (err: unknown) => {
-          const e = poolError(err, 'infer', this.maxQueue, 'KUZET_ERR_MODEL');
+          const e = poolError(err, 'infer', this.maxQueue);
           if (e instanceof PoolWorkerCrashError) this.crashes++;
           for (const q of batch) q.reject(e);
         },

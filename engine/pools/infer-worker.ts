@@ -49,10 +49,26 @@ const ready: Promise<{ yolox: YoloxSession; decoder: YoloxDecoder; batchCapable:
     err instanceof KuzetError ? err : new KuzetError('KUZET_ERR_MODEL', errorMessage(err), { cause: err }),
   );
 
-export default async function infer(task: InferTask): Promise<InferReply> {
+/** Batches run one at a time per worker (the pool sends the next one early so it is waiting, not in flight). */
+let turn: Promise<unknown> = Promise.resolve();
+
+export default function infer(task: InferTask): Promise<InferReply> {
+  const mine = turn.then(() => inferNow(task));
+  turn = mine.catch(() => undefined);
+  return mine;
+}
+
+async function inferNow(task: InferTask): Promise<InferReply> {
   const state = await ready;
   if (state instanceof KuzetError) return { ok: false, code: state.code, message: state.message };
   const { frames } = task;
+  const fault = config.faultInjection;
+  if (fault && frames.some((f) => f.width === fault.crashOnWidth)) {
+    setTimeout(() => {
+      throw new Error(`fault injection: infer worker crash on a ${fault.crashOnWidth}-wide frame`);
+    });
+    return new Promise<never>(() => {});
+  }
   if (frames.length === 0) {
     // The pool's start-up probe: report what the model can do.
     return { ok: true, detections: [], inferMs: 0, tensors: [], fallback, batchCapable: state.batchCapable };

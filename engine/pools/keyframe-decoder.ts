@@ -5,9 +5,10 @@ import {
   AV_CODEC_ID_HEVC,
   AV_LOG_QUIET,
   AV_PIX_FMT_BGR24,
+  AV_PIX_FMT_GBRP,
   SWS_BICUBIC,
 } from 'node-av/constants';
-import { letterboxGeometry, type LetterboxGeometry } from '../../detectors/letterbox.js';
+import { LETTERBOX_PAD, letterboxGeometry, type LetterboxGeometry } from '../../detectors/letterbox.js';
 import { KuzetError } from '../errors.js';
 import type { VideoCodec } from '../types.js';
 import { describeAccessUnit } from './annexb.js';
@@ -33,12 +34,15 @@ export class KeyframeDecoder {
   private sws: SoftwareScaleContext | null = null;
   private swsKey = '';
   private closed = false;
+  /** 8-bit G, B, R planes the scaler writes for decodeToTensor, reused for every frame. */
+  private readonly gbrp: Buffer[];
 
   constructor(
     readonly codec: VideoCodec,
     readonly size = 416,
   ) {
     quietFfmpeg();
+    this.gbrp = [0, 1, 2].map(() => Buffer.alloc(size * size));
     const found = Codec.findDecoder(codec === 'h264' ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC);
     if (!found)
       throw new KuzetError('KUZET_ERR_DECODE', `No ${codec} decoder in this FFmpeg build (node-av)`);
@@ -57,6 +61,55 @@ export class KeyframeDecoder {
    * into `dst` (row stride = geometry.width * 3). One sws pass does colour conversion and resize together.
    */
   decodeToBgr(data: Uint8Array, dst: Buffer): LetterboxGeometry {
+    return this.decode(data, AV_PIX_FMT_BGR24, (sws, frame, g) => {
+      if (dst.length < g.width * g.height * 3)
+        throw new RangeError('decodeToBgr: destination buffer too small');
+      return sws.scaleSync(frame.data!, frame.linesize, 0, frame.height, [dst], [g.width * 3]);
+    });
+  }
+
+  /**
+   * Decodes one keyframe access unit straight into a planar BGR float32 [1,3,size,size] letterbox tensor
+   * (top-left, pad 114). The scaler writes 8-bit planes (GBRP, same bicubic pass as decodeToBgr) and each
+   * plane becomes floats with one native typed-array copy per plane or row, not a per-pixel JS loop.
+   */
+  decodeToTensor(data: Uint8Array, tensor: Float32Array): LetterboxGeometry {
+    const size = this.size;
+    const plane = size * size;
+    if (tensor.length < 3 * plane) throw new RangeError('decodeToTensor: tensor too small');
+    const g = this.decode(data, AV_PIX_FMT_GBRP, (sws, frame, geom) =>
+      sws.scaleSync(frame.data!, frame.linesize, 0, frame.height, this.gbrp, [
+        geom.width,
+        geom.width,
+        geom.width,
+      ]),
+    );
+    const { width: w, height: h } = g;
+    // GBRP plane order is G, B, R; the tensor's is B, G, R.
+    const src = [this.gbrp[1], this.gbrp[0], this.gbrp[2]];
+    for (let c = 0; c < 3; c++) {
+      const p = src[c];
+      const base = c * plane;
+      if (w === size) {
+        tensor.set(p.subarray(0, w * h), base);
+      } else {
+        for (let y = 0; y < h; y++) {
+          const o = base + y * size;
+          const s0 = y * w;
+          for (let x = 0; x < w; x++) tensor[o + x] = p[s0 + x];
+          tensor.fill(LETTERBOX_PAD, o + w, o + size);
+        }
+      }
+      tensor.fill(LETTERBOX_PAD, base + h * size, base + plane);
+    }
+    return g;
+  }
+
+  private decode(
+    data: Uint8Array,
+    format: number,
+    scale: (sws: SoftwareScaleContext, frame: Frame, g: LetterboxGeometry) => number,
+  ): LetterboxGeometry {
     if (this.closed) throw new KuzetError('KUZET_ERR_DECODE', 'Keyframe decoder used after close');
     const au = describeAccessUnit(data, this.codec);
     if (!au.keyframe) {
@@ -87,13 +140,10 @@ export class KeyframeDecoder {
           data,
         );
       }
+      if (!frame.data) throw this.fail('decoded frame has no data planes', data);
       const geometry = letterboxGeometry(frame.width, frame.height, this.size);
-      const sws = this.scaler(frame.width, frame.height, frame.format as number, geometry);
-      const planes = frame.data;
-      if (!planes) throw this.fail('decoded frame has no data planes', data);
-      if (dst.length < geometry.width * geometry.height * 3)
-        throw new RangeError('decodeToBgr: destination buffer too small');
-      const h = sws.scaleSync(planes, frame.linesize, 0, frame.height, [dst], [geometry.width * 3]);
+      const sws = this.scaler(frame.width, frame.height, frame.format as number, geometry, format);
+      const h = scale(sws, frame, geometry);
       if (h !== geometry.height)
         throw this.fail(`scaler produced ${h} rows, expected ${geometry.height}`, data);
       return geometry;
@@ -114,8 +164,14 @@ export class KeyframeDecoder {
     this.ctx.freeContext();
   }
 
-  private scaler(w: number, h: number, format: number, g: LetterboxGeometry): SoftwareScaleContext {
-    const key = `${w}x${h}:${format}`;
+  private scaler(
+    w: number,
+    h: number,
+    format: number,
+    g: LetterboxGeometry,
+    outFormat: number,
+  ): SoftwareScaleContext {
+    const key = `${w}x${h}:${format}>${outFormat}`;
     if (this.sws && this.swsKey === key) return this.sws;
     this.sws?.freeContext();
     this.sws = null;
@@ -127,7 +183,7 @@ export class KeyframeDecoder {
       format as Parameters<SoftwareScaleContext['getContext']>[2],
       g.width,
       g.height,
-      AV_PIX_FMT_BGR24,
+      outFormat as Parameters<SoftwareScaleContext['getContext']>[5],
       SWS_BICUBIC,
     );
     const ret = sws.initContext();
@@ -135,7 +191,7 @@ export class KeyframeDecoder {
       sws.freeContext();
       throw new KuzetError(
         'KUZET_ERR_DECODE',
-        `Cannot scale ${w}x${h} pixel format ${format} to BGR24: ${FFmpegError.strerror(ret)}`,
+        `Cannot scale ${w}x${h} pixel format ${format} to ${outFormat}: ${FFmpegError.strerror(ret)}`,
       );
     }
     this.sws = sws;

@@ -79,4 +79,15 @@ export interface InferWorkerData {
   executionProviders: ExecutionProvider[];
   scoreThreshold: number;
   iouThreshold: number;
+  faultInjection: InferFaultInjection | null;
+}
+
+/**
+ * Chaos-drill and test hook, off unless set: a frame whose source width is `crashOnWidth` makes its worker die
+ * from an uncaught error, the way a native crash or an out-of-memory would, with the frame in flight.
+ * (Terminating a worker from outside while onnxruntime runs aborts the whole process, so that is no way to
+ * rehearse a crash.)
+ */
+export interface InferFaultInjection {
+  crashOnWidth: number;
 }
