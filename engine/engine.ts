@@ -215,15 +215,19 @@ export class Engine {
 
   private startDetectors(): void {
     const p = this.cfg.engine.pools;
-    // Every detector has its own pools; workers x ORT threads beyond the cores only adds context switching.
-    const threads = this.cfg.detectors.length * (p.decodeThreads + p.inferThreads * p.intraOpThreads);
     const cores = availableParallelism();
-    if (threads > cores)
-      this.log.warn('Pool threads exceed the cores: expect contention, lower engine.pools threads', {
-        threads,
+    const decodeThreads = p.decodeThreads === 'auto' ? Math.max(1, Math.round(cores / 4)) : p.decodeThreads;
+    const inferThreads = p.inferThreads === 'auto' ? cores : p.inferThreads;
+    // Every detector has its own pools. Inference is the heavy stage: its threads beyond the cores only add
+    // context switching (decode workers are light and mostly idle, so they are not counted).
+    const heavy = this.cfg.detectors.length * inferThreads * p.intraOpThreads;
+    if (heavy > cores)
+      this.log.warn('Inference threads exceed the cores: expect contention, lower engine.pools threads', {
+        inferThreads: heavy,
         cores,
         detectors: this.cfg.detectors.length,
       });
+    this.log.info('Pools sized', { cores, decodeThreads, inferThreads, intraOpThreads: p.intraOpThreads });
     for (const d of this.cfg.detectors) {
       const detector = new Detector({
         modelPath: resolvePath(d.model),
@@ -232,8 +236,8 @@ export class Engine {
         scoreThreshold: d.scoreThreshold,
         nmsIou: d.nmsIou,
         executionProviders: d.executionProviders,
-        decodeThreads: p.decodeThreads,
-        inferThreads: p.inferThreads,
+        decodeThreads,
+        inferThreads,
         intraOpThreads: p.intraOpThreads,
         maxQueue: p.maxQueue,
         maxBatch: d.maxBatch ?? p.maxBatch,
