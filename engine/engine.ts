@@ -21,6 +21,7 @@ import { startMetricsServer } from './metrics-server.js';
 import { repoPath } from './paths.js';
 import { Detector } from './pools/index.js';
 import { FramePipeline, type PipelineResult } from './pipeline.js';
+import { autoPoolThreads } from './pools/sizing.js';
 import { formatStatus, type StatusSnapshot } from './status-line.js';
 import type { CameraStatus, FrameDetections, Sample } from './types.js';
 
@@ -216,8 +217,9 @@ export class Engine {
   private startDetectors(): void {
     const p = this.cfg.engine.pools;
     const cores = availableParallelism();
-    const decodeThreads = p.decodeThreads === 'auto' ? Math.max(1, Math.round(cores / 4)) : p.decodeThreads;
-    const inferThreads = p.inferThreads === 'auto' ? cores : p.inferThreads;
+    const auto = autoPoolThreads(cores);
+    const decodeThreads = p.decodeThreads === 'auto' ? auto.decodeThreads : p.decodeThreads;
+    const inferThreads = p.inferThreads === 'auto' ? auto.inferThreads : p.inferThreads;
     // Every detector has its own pools. Inference is the heavy stage: its threads beyond the cores only add
     // context switching (decode workers are light and mostly idle, so they are not counted).
     const heavy = this.cfg.detectors.length * inferThreads * p.intraOpThreads;

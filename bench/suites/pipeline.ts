@@ -16,6 +16,7 @@ import { repoPath } from '../../engine/paths.js';
 import { FramePipeline } from '../../engine/pipeline.js';
 import { KeyframeDecoder } from '../../engine/pools/keyframe-decoder.js';
 import { Detector } from '../../engine/pools/index.js';
+import { autoPoolThreads } from '../../engine/pools/sizing.js';
 import { loadKeyframes } from '../baselines/keyframes.js';
 import { repeat } from '../harness/repeat.js';
 import { compare, median, percentile } from '../harness/stats.js';
@@ -90,8 +91,10 @@ export const pipelineSuite: Suite = {
   async run(ctx) {
     const seconds = intArg(ctx, 'seconds', 8);
     const cameras = intArg(ctx, 'cameras', 64);
-    const decodeThreads = intArg(ctx, 'decode-threads', 1);
-    const inferThreads = intArg(ctx, 'infer-threads', 1);
+    // Defaults: the engine's own `auto` sizing for this machine.
+    const auto = autoPoolThreads(cpus().length);
+    const decodeThreads = intArg(ctx, 'decode-threads', auto.decodeThreads);
+    const inferThreads = intArg(ctx, 'infer-threads', auto.inferThreads);
     const intraOp = intArg(ctx, 'intra-op', 1);
     const maxBatch = intArg(ctx, 'batch', 1);
     const clip = ctx.args.clip ?? repoPath('bench', 'fixtures', 'clips', 'demo-640x360.h264');
