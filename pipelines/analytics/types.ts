@@ -8,13 +8,7 @@ import type { Detection } from '../../engine/types.js';
 export type Severity = 'critical' | 'high' | 'medium' | 'low';
 
 export type AlarmKind =
-  | 'intrusion'
-  | 'armed-person'
-  | 'fight'
-  | 'crowding'
-  | 'loitering'
-  | 'person-down'
-  | 'camera-tamper';
+  'intrusion' | 'armed-person' | 'fight' | 'crowding' | 'loitering' | 'person-down' | 'camera-tamper';
 
 export interface Box {
   x1: number;
