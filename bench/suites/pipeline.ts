@@ -6,7 +6,7 @@
  * loop on the same cores. Latency rows compare with that loop's unloaded per-sample latency.
  */
 import { cpus } from 'node:os';
-import { packPlanarBgr, tensorLength } from '../../detectors/letterbox.js';
+import { tensorLength } from '../../detectors/letterbox.js';
 import { YoloxDecoder } from '../../detectors/yolox/decode.js';
 import { defaultLabelsPath, loadLabels } from '../../detectors/yolox/labels.js';
 import { defaultModelPath, dynamicBatchModelPath } from '../../detectors/yolox/model.js';
@@ -125,15 +125,13 @@ export const pipelineSuite: Suite = {
     const yolox = await createYoloxSession({ intraOpNumThreads: totalThreads });
     const yoloxDecoder = new YoloxDecoder(loadLabels(defaultLabelsPath));
     const decoder = new KeyframeDecoder('h264', 416);
-    const bgr = Buffer.alloc(416 * 416 * 3);
     const tensor = new Float32Array(tensorLength());
     const sequential = async (n: number) => {
       const lat: number[] = [];
       const t0 = performance.now();
       for (let i = 0; i < n; i++) {
         const s = performance.now();
-        const g = decoder.decodeToBgr(units[i % units.length], bgr);
-        packPlanarBgr({ data: bgr, width: g.width, height: g.height, channels: 3, order: 'bgr' }, tensor);
+        const g = decoder.decodeToTensor(units[i % units.length], tensor);
         await runYolox(yolox.session, yoloxDecoder, tensor, g);
         lat.push(performance.now() - s);
       }

@@ -4,7 +4,6 @@ import {
   AV_CODEC_ID_H264,
   AV_CODEC_ID_HEVC,
   AV_LOG_QUIET,
-  AV_PIX_FMT_BGR24,
   AV_PIX_FMT_GBRP,
   SWS_BICUBIC,
 } from 'node-av/constants';
@@ -34,15 +33,14 @@ export class KeyframeDecoder {
   private sws: SoftwareScaleContext | null = null;
   private swsKey = '';
   private closed = false;
-  /** 8-bit G, B, R planes the scaler writes for decodeToTensor, reused for every frame. */
-  private readonly gbrp: Buffer[];
+  /** The scaler's output frame for the current geometry (8-bit G, B, R planes) and views of its planes. */
+  private out: { frame: Frame; planes: Buffer[]; stride: number } | null = null;
 
   constructor(
     readonly codec: VideoCodec,
     readonly size = 416,
   ) {
     quietFfmpeg();
-    this.gbrp = [0, 1, 2].map(() => Buffer.alloc(size * size));
     const found = Codec.findDecoder(codec === 'h264' ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC);
     if (!found)
       throw new KuzetError('KUZET_ERR_DECODE', `No ${codec} decoder in this FFmpeg build (node-av)`);
@@ -57,45 +55,28 @@ export class KeyframeDecoder {
   }
 
   /**
-   * Decodes one keyframe access unit and scales it, bicubic, straight to its letterbox size as packed BGR24
-   * into `dst` (row stride = geometry.width * 3). One sws pass does colour conversion and resize together.
-   */
-  decodeToBgr(data: Uint8Array, dst: Buffer): LetterboxGeometry {
-    return this.decode(data, AV_PIX_FMT_BGR24, (sws, frame, g) => {
-      if (dst.length < g.width * g.height * 3)
-        throw new RangeError('decodeToBgr: destination buffer too small');
-      return sws.scaleSync(frame.data!, frame.linesize, 0, frame.height, [dst], [g.width * 3]);
-    });
-  }
-
-  /**
    * Decodes one keyframe access unit straight into a planar BGR float32 [1,3,size,size] letterbox tensor
-   * (top-left, pad 114). The scaler writes 8-bit planes (GBRP, same bicubic pass as decodeToBgr) and each
-   * plane becomes floats with one native typed-array copy per plane or row, not a per-pixel JS loop.
+   * (top-left, pad 114). One bicubic sws pass converts colour and resizes into 8-bit planes (GBRP) of a frame
+   * allocated once per geometry; each plane becomes floats with one native typed-array copy per plane or row.
    */
   decodeToTensor(data: Uint8Array, tensor: Float32Array): LetterboxGeometry {
     const size = this.size;
     const plane = size * size;
     if (tensor.length < 3 * plane) throw new RangeError('decodeToTensor: tensor too small');
-    const g = this.decode(data, AV_PIX_FMT_GBRP, (sws, frame, geom) =>
-      sws.scaleSync(frame.data!, frame.linesize, 0, frame.height, this.gbrp, [
-        geom.width,
-        geom.width,
-        geom.width,
-      ]),
-    );
+    const g = this.decode(data);
     const { width: w, height: h } = g;
+    const planes = this.out!.planes;
+    const stride = this.out!.stride;
     // GBRP plane order is G, B, R; the tensor's is B, G, R.
-    const src = [this.gbrp[1], this.gbrp[0], this.gbrp[2]];
     for (let c = 0; c < 3; c++) {
-      const p = src[c];
+      const p = planes[c === 0 ? 1 : c === 1 ? 0 : 2];
       const base = c * plane;
-      if (w === size) {
+      if (w === size && stride === w) {
         tensor.set(p.subarray(0, w * h), base);
       } else {
         for (let y = 0; y < h; y++) {
           const o = base + y * size;
-          const s0 = y * w;
+          const s0 = y * stride;
           for (let x = 0; x < w; x++) tensor[o + x] = p[s0 + x];
           tensor.fill(LETTERBOX_PAD, o + w, o + size);
         }
@@ -105,11 +86,7 @@ export class KeyframeDecoder {
     return g;
   }
 
-  private decode(
-    data: Uint8Array,
-    format: number,
-    scale: (sws: SoftwareScaleContext, frame: Frame, g: LetterboxGeometry) => number,
-  ): LetterboxGeometry {
+  private decode(data: Uint8Array): LetterboxGeometry {
     if (this.closed) throw new KuzetError('KUZET_ERR_DECODE', 'Keyframe decoder used after close');
     const au = describeAccessUnit(data, this.codec);
     if (!au.keyframe) {
@@ -140,10 +117,11 @@ export class KeyframeDecoder {
           data,
         );
       }
-      if (!frame.data) throw this.fail('decoded frame has no data planes', data);
       const geometry = letterboxGeometry(frame.width, frame.height, this.size);
-      const sws = this.scaler(frame.width, frame.height, frame.format as number, geometry, format);
-      const h = scale(sws, frame, geometry);
+      const sws = this.scaler(frame.width, frame.height, frame.format as number, geometry);
+      // Scales into the frame allocated for this geometry: its plane views stay valid, and nothing per frame
+      // goes through Frame.data (whose Buffers cost ~40 KB of native memory per call, never returned).
+      const h = sws.scaleFrameSync(this.out!.frame, frame);
       if (h !== geometry.height)
         throw this.fail(`scaler produced ${h} rows, expected ${geometry.height}`, data);
       return geometry;
@@ -159,22 +137,20 @@ export class KeyframeDecoder {
     if (this.closed) return;
     this.closed = true;
     this.sws?.freeContext();
+    this.out?.frame.free();
+    this.out = null;
     this.frame.free();
     this.packet.free();
     this.ctx.freeContext();
   }
 
-  private scaler(
-    w: number,
-    h: number,
-    format: number,
-    g: LetterboxGeometry,
-    outFormat: number,
-  ): SoftwareScaleContext {
-    const key = `${w}x${h}:${format}>${outFormat}`;
+  private scaler(w: number, h: number, format: number, g: LetterboxGeometry): SoftwareScaleContext {
+    const key = `${w}x${h}:${format}`;
     if (this.sws && this.swsKey === key) return this.sws;
     this.sws?.freeContext();
     this.sws = null;
+    this.out?.frame.free();
+    this.out = null;
     const sws = new SoftwareScaleContext();
     sws.allocContext();
     sws.getContext(
@@ -183,7 +159,7 @@ export class KeyframeDecoder {
       format as Parameters<SoftwareScaleContext['getContext']>[2],
       g.width,
       g.height,
-      outFormat as Parameters<SoftwareScaleContext['getContext']>[5],
+      AV_PIX_FMT_GBRP,
       SWS_BICUBIC,
     );
     const ret = sws.initContext();
@@ -191,9 +167,22 @@ export class KeyframeDecoder {
       sws.freeContext();
       throw new KuzetError(
         'KUZET_ERR_DECODE',
-        `Cannot scale ${w}x${h} pixel format ${format} to ${outFormat}: ${FFmpegError.strerror(ret)}`,
+        `Cannot scale ${w}x${h} pixel format ${format} to planar GBR: ${FFmpegError.strerror(ret)}`,
       );
     }
+    const frame = new Frame();
+    frame.alloc();
+    frame.width = g.width;
+    frame.height = g.height;
+    frame.format = AV_PIX_FMT_GBRP;
+    const alloc = frame.getBuffer(1);
+    const planes = alloc < 0 ? null : frame.data;
+    if (!planes || planes.length < 3) {
+      frame.free();
+      sws.freeContext();
+      throw new KuzetError('KUZET_ERR_DECODE', `Cannot allocate a ${g.width}x${g.height} planar frame`);
+    }
+    this.out = { frame, planes, stride: frame.linesize[0] };
     this.sws = sws;
     this.swsKey = key;
     return sws;
