@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../engine/log.js';
-import { Bus, decodeMessage, type DetectionMessage } from './bus.js';
+import { Metrics } from '../../engine/metrics.js';
+import type { Alarm } from '../../pipelines/analytics/types.js';
+import { Bus, decodeMessage, type AlarmMessage, type DetectionMessage } from './bus.js';
 
 const log = createLogger('test', 'warn');
 
@@ -50,6 +52,78 @@ describe('NATS bus', () => {
           track: null,
         });
       }
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('publishes alarm state changes on kuzet.alarm.<severity>.<school>, counted', async () => {
+    const metrics = new Metrics(false);
+    const bus = await Bus.open({
+      url: 'nats://127.0.0.1:1',
+      embedded: 'always',
+      storeDir: join(dir, 'alarm'),
+      log,
+      metrics,
+    });
+    try {
+      const sub = bus.nc.subscribe('kuzet.alarm.>', { max: 2 });
+      const t0 = 1_700_000_000_000;
+      const alarm: Alarm = {
+        id: '6f1c2a8e-0d3b-4c1e-9a57-3b2f7d9e1c44',
+        kind: 'armed-person',
+        severity: 'critical',
+        state: 'confirmed',
+        schoolId: 's1',
+        cameraId: 'cam1',
+        zoneId: 'entrance',
+        trackIds: [12],
+        score: 0.91234,
+        cues: { votes: 4, of: 5, weapon: 'knife' },
+        frames: 1,
+        openedAt: t0,
+        updatedAt: t0,
+        confirmedAt: t0,
+        acknowledgedAt: null,
+        acknowledgedBy: null,
+        resolvedAt: null,
+        evidence: { seq: 42, box: { x1: 10.4, y1: 20, x2: 30, y2: 40.6 } },
+      };
+      assert.equal(bus.publishAlarm(alarm), true);
+      assert.equal(
+        bus.publishAlarm({ ...alarm, severity: 'low', schoolId: 's2', state: 'resolved', updatedAt: t0 + 5 }),
+        true,
+      );
+      const got: Array<[string, AlarmMessage]> = [];
+      for await (const m of sub) got.push([m.subject, decodeMessage<AlarmMessage>(m.data)]);
+      assert.deepEqual(
+        got.map(([subject]) => subject),
+        ['kuzet.alarm.critical.s1', 'kuzet.alarm.low.s2'],
+      );
+      assert.deepEqual(got[0]![1], {
+        v: 1,
+        id: alarm.id,
+        state: 'confirmed',
+        kind: 'armed-person',
+        severity: 'critical',
+        school: 's1',
+        camera: 'cam1',
+        zone: 'entrance',
+        tracks: [12],
+        score: 0.912,
+        frames: 1,
+        cues: { votes: 4, of: 5, weapon: 'knife' },
+        time: t0,
+        openedAt: t0,
+        confirmedAt: t0,
+        acknowledgedAt: null,
+        acknowledgedBy: null,
+        resolvedAt: null,
+        evidence: { ref: 's1/cam1/42', seq: 42, box: [10, 20, 30, 41] },
+      });
+      assert.equal(got[1]![1].time, t0 + 5);
+      const { values } = await metrics.busPublished.get();
+      assert.equal(values.find((v) => v.labels.family === 'alarm')?.value, 2);
     } finally {
       await bus.close();
     }

@@ -4,6 +4,7 @@ import { errorMessage, KuzetError } from '../../engine/errors.js';
 import type { Logger } from '../../engine/log.js';
 import type { Metrics } from '../../engine/metrics.js';
 import type { CameraStatus, FrameDetections } from '../../engine/types.js';
+import type { Alarm } from '../../pipelines/analytics/types.js';
 import { startNatsServer, type LocalNatsServer } from './server.js';
 
 /**
@@ -13,6 +14,8 @@ import { startNatsServer, type LocalNatsServer } from './server.js';
 export const subjects = {
   detections: (schoolId: string, cameraId: string) => `kuzet.det.${schoolId}.${cameraId}`,
   camera: (schoolId: string, cameraId: string) => `kuzet.cam.${schoolId}.${cameraId}`,
+  /** Severity first, so the police can subscribe to `kuzet.alarm.critical.>` across all schools. */
+  alarm: (severity: string, schoolId: string) => `kuzet.alarm.${severity}.${schoolId}`,
 } as const;
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -51,6 +54,62 @@ export function encodeDetections(f: FrameDetections): Uint8Array {
       box: [Math.round(d.x1), Math.round(d.y1), Math.round(d.x2), Math.round(d.y2)],
       track: d.trackId,
     })),
+  };
+  return packr.pack(msg);
+}
+
+/**
+ * The wire shape of `kuzet.alarm.*` (version 1): one message per state change of an alarm. Times are epoch
+ * ms; `time` is the time of this change. The evidence frame is `ref` (`<school>/<camera>/<seq>`).
+ */
+export interface AlarmMessage {
+  v: 1;
+  id: string;
+  state: Alarm['state'];
+  kind: Alarm['kind'];
+  severity: Alarm['severity'];
+  school: string;
+  camera: string;
+  zone: string | null;
+  tracks: number[];
+  score: number;
+  frames: number;
+  cues: Alarm['cues'];
+  time: number;
+  openedAt: number;
+  confirmedAt: number | null;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  resolvedAt: number | null;
+  evidence: { ref: string; seq: number; box: [number, number, number, number] | null };
+}
+
+export function encodeAlarm(a: Alarm): Uint8Array {
+  const box = a.evidence.box;
+  const msg: AlarmMessage = {
+    v: 1,
+    id: a.id,
+    state: a.state,
+    kind: a.kind,
+    severity: a.severity,
+    school: a.schoolId,
+    camera: a.cameraId,
+    zone: a.zoneId,
+    tracks: a.trackIds,
+    score: Math.round(a.score * 1000) / 1000,
+    frames: a.frames,
+    cues: a.cues,
+    time: a.updatedAt,
+    openedAt: a.openedAt,
+    confirmedAt: a.confirmedAt,
+    acknowledgedAt: a.acknowledgedAt,
+    acknowledgedBy: a.acknowledgedBy,
+    resolvedAt: a.resolvedAt,
+    evidence: {
+      ref: `${a.schoolId}/${a.cameraId}/${a.evidence.seq}`,
+      seq: a.evidence.seq,
+      box: box ? [Math.round(box.x1), Math.round(box.y1), Math.round(box.x2), Math.round(box.y2)] : null,
+    },
   };
   return packr.pack(msg);
 }
@@ -151,6 +210,11 @@ export class Bus {
 
   publishDetections(f: FrameDetections): boolean {
     return this.publish(subjects.detections(f.schoolId, f.cameraId), encodeDetections(f), 'det');
+  }
+
+  /** One alarm state change. Like every publish, dropped and counted (never thrown) while NATS is away. */
+  publishAlarm(alarm: Alarm): boolean {
+    return this.publish(subjects.alarm(alarm.severity, alarm.schoolId), encodeAlarm(alarm), 'alarm');
   }
 
   publishCameraStatus(s: CameraStatus): boolean {

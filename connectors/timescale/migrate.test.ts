@@ -22,7 +22,7 @@ describe('migrate', { timeout: 60_000 }, () => {
     it('creates the detections hypertable once, however often it runs', async () => {
       const lines: Array<{ level: string; msg: string }> = [];
       const first = await migrate(sql, recordingLogger(lines));
-      assert.deepEqual(first, { applied: ['001_detections.sql'], timescale: true });
+      assert.deepEqual(first, { applied: ['001_detections.sql', '002_alarms.sql'], timescale: true });
       const second = await migrate(sql, recordingLogger(lines));
       assert.deepEqual(second, { applied: [], timescale: true });
       assert.equal(lines.filter((l) => l.level === 'warn').length, 0);
@@ -34,7 +34,13 @@ describe('migrate', { timeout: 60_000 }, () => {
         await sql`SELECT time_interval = INTERVAL '1 day' AS one_day FROM timescaledb_information.dimensions WHERE hypertable_name = 'detections'`;
       assert.equal(dim!.one_day, true);
       const tracked = await sql`SELECT id, name FROM kuzet_migrations`;
-      assert.deepEqual([...tracked], [{ id: 1, name: '001_detections.sql' }]);
+      assert.deepEqual(
+        [...tracked],
+        [
+          { id: 1, name: '001_detections.sql' },
+          { id: 2, name: '002_alarms.sql' },
+        ],
+      );
       const [idx] =
         await sql`SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'detections_school_camera_time_idx'`;
       assert.equal(idx!.n, 1);
@@ -66,7 +72,7 @@ describe('migrate', { timeout: 60_000 }, () => {
     it('falls back to a plain table with one warning, and stays idempotent', async () => {
       const lines: Array<{ level: string; msg: string }> = [];
       assert.deepEqual(await migrate(sql, recordingLogger(lines)), {
-        applied: ['001_detections.sql'],
+        applied: ['001_detections.sql', '002_alarms.sql'],
         timescale: false,
       });
       const warnings = lines.filter((l) => l.level === 'warn');

@@ -4,7 +4,8 @@ import { createLogger, type Logger } from '../../engine/log.js';
 import type { Metrics } from '../../engine/metrics.js';
 import type { FrameDetections } from '../../engine/types.js';
 
-export interface DetectionWriterOptions {
+/** Options shared by every batched table writer. */
+export interface BatchWriterOptions {
   /** Rows per INSERT, at most 1000 (a 5000-row statement crashes the embedded WASM build). */
   maxBatchRows?: number;
   /** Rows held while the database is slow or down; beyond it the oldest are dropped and counted. */
@@ -15,6 +16,23 @@ export interface DetectionWriterOptions {
   retryMaxMs?: number;
   metrics?: Metrics;
   log?: Logger;
+}
+
+export type DetectionWriterOptions = BatchWriterOptions;
+
+/** What distinguishes one batched table writer from another. */
+export interface BatchTarget<Row> {
+  table: string;
+  /** Columns to insert; keys of Row named as the columns. */
+  columns: ReadonlyArray<keyof Row & string>;
+  /** Skip rows the table already holds (by its unique key) instead of failing the batch: idempotent retries. */
+  ignoreConflicts: boolean;
+  /** `stage` label for queue depth, write timings and drops (one per table, so gauges do not collide). */
+  stage: string;
+  /** `component` label for errors. */
+  component: string;
+  /** What the rows are, in log lines ("detections"). */
+  noun: string;
 }
 
 /** Row shape of the detections table; keys are the column names. */
@@ -31,40 +49,46 @@ export interface DetectionRow {
   frame_h: number;
 }
 
-const COLUMNS = [
-  'time',
-  'school_id',
-  'camera_id',
-  'class',
-  'score',
-  'box',
-  'track_id',
-  'frame_seq',
-  'frame_w',
-  'frame_h',
-] as const;
+const DETECTIONS: BatchTarget<DetectionRow> = {
+  table: 'detections',
+  columns: [
+    'time',
+    'school_id',
+    'camera_id',
+    'class',
+    'score',
+    'box',
+    'track_id',
+    'frame_seq',
+    'frame_w',
+    'frame_h',
+  ],
+  ignoreConflicts: false,
+  stage: 'store',
+  component: 'timescale_writer',
+  noun: 'detections',
+};
 const HARD_MAX_BATCH_ROWS = 1000;
 const STOP_DEADLINE_MS = 5000;
-const COMPONENT = 'timescale_writer';
 
 /**
  * FIFO of rows with O(1) removal at the head (dropping the oldest happens on every enqueue while the database
  * is down, so Array.shift on 100k rows is not an option).
  */
-class RowQueue {
-  private rows: DetectionRow[] = [];
+class RowQueue<Row> {
+  private rows: Row[] = [];
   private head = 0;
 
   get length(): number {
     return this.rows.length - this.head;
   }
 
-  push(row: DetectionRow): void {
+  push(row: Row): void {
     this.rows.push(row);
   }
 
   /** Removes and returns up to n rows from the head. */
-  take(n: number): DetectionRow[] {
+  take(n: number): Row[] {
     const out = this.rows.slice(this.head, this.head + n);
     this.head += out.length;
     this.compact();
@@ -72,7 +96,7 @@ class RowQueue {
   }
 
   /** Puts rows back at the head, in order (a failed batch goes back before anything newer). */
-  unshift(batch: DetectionRow[]): void {
+  unshift(batch: Row[]): void {
     this.rows = batch.concat(this.rows.slice(this.head));
     this.head = 0;
   }
@@ -109,11 +133,12 @@ function errorType(err: unknown): string {
 }
 
 /**
- * Batches detections into multi-row INSERTs. The database may be slow, down or not there yet: rows wait in a
+ * Batches rows into multi-row INSERTs. The database may be slow, down or not there yet: rows wait in a
  * bounded queue (oldest dropped and counted when full), writes retry with backoff, and nothing here ever
- * throws into the frame path. Delivery is at least once: a batch whose commit reply is lost is sent again.
+ * throws into the frame path. Delivery is at least once: a batch whose commit reply is lost is sent again
+ * (targets with ignoreConflicts make that harmless).
  */
-export class DetectionWriter {
+export class BatchWriter<Row extends object> {
   private readonly log: Logger;
   private readonly metrics: Metrics | undefined;
   private readonly maxBatchRows: number;
@@ -121,7 +146,7 @@ export class DetectionWriter {
   private readonly flushIntervalMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
-  private readonly queue = new RowQueue();
+  private readonly queue = new RowQueue<Row>();
   private inflightRows = 0;
   private timer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> | null = null;
@@ -133,9 +158,10 @@ export class DetectionWriter {
 
   constructor(
     private readonly sql: Sql,
-    opts: DetectionWriterOptions = {},
+    private readonly target: BatchTarget<Row>,
+    opts: BatchWriterOptions = {},
   ) {
-    this.log = opts.log ?? createLogger('timescale.writer');
+    this.log = opts.log ?? createLogger(`timescale.writer.${target.table}`);
     this.metrics = opts.metrics;
     this.maxBatchRows = Math.max(1, Math.min(opts.maxBatchRows ?? HARD_MAX_BATCH_ROWS, HARD_MAX_BATCH_ROWS));
     this.maxQueueRows = Math.max(this.maxBatchRows, opts.maxQueueRows ?? 100_000);
@@ -154,25 +180,12 @@ export class DetectionWriter {
     return this.downSince !== null;
   }
 
-  enqueue(frame: FrameDetections): void {
-    if (this.stopped || frame.detections.length === 0) return;
-    const time = new Date(frame.captureTimeMs);
-    for (const d of frame.detections) {
-      this.queue.push({
-        time,
-        school_id: frame.schoolId,
-        camera_id: frame.cameraId,
-        class: d.className,
-        score: d.score,
-        box: [d.x1, d.y1, d.x2, d.y2],
-        track_id: d.trackId,
-        frame_seq: frame.seq,
-        frame_w: frame.width,
-        frame_h: frame.height,
-      });
-    }
+  /** Queues rows (ignored once stopped). */
+  protected enqueueRows(rows: Iterable<Row>): void {
+    if (this.stopped) return;
+    for (const row of rows) this.queue.push(row);
     this.enforceBound();
-    this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
+    this.metrics?.queueDepth.set({ stage: this.target.stage }, this.pendingRows);
     // A full batch need not wait for the timer, unless we are backing off from a failure.
     if (this.started && this.queue.length >= this.maxBatchRows && Date.now() >= this.retryAt)
       this.kick(false);
@@ -222,10 +235,10 @@ export class DetectionWriter {
     const left = this.queue.length;
     if (left > 0) {
       this.queue.dropOldest(left);
-      this.metrics?.dropped.inc({ stage: 'store', reason: 'shutdown' }, left);
-      this.log.error('Dropped unwritten detections at shutdown', { rows: left, deadlineMs });
+      this.metrics?.dropped.inc({ stage: this.target.stage, reason: 'shutdown' }, left);
+      this.log.error(`Dropped unwritten ${this.target.noun} at shutdown`, { rows: left, deadlineMs });
     }
-    this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
+    this.metrics?.queueDepth.set({ stage: this.target.stage }, this.pendingRows);
   }
 
   private kick(ignoreBackoff: boolean): void {
@@ -237,8 +250,8 @@ export class DetectionWriter {
     if (this.pumping) return this.pumping;
     this.pumping = this.pump(ignoreBackoff)
       .catch((err: unknown) => {
-        this.metrics?.errors.inc({ component: COMPONENT, type: 'internal' });
-        this.log.error('Detection writer failed unexpectedly', { error: errorMessage(err) });
+        this.metrics?.errors.inc({ component: this.target.component, type: 'internal' });
+        this.log.error(`Writer of ${this.target.noun} failed unexpectedly`, { error: errorMessage(err) });
       })
       .finally(() => {
         this.pumping = null;
@@ -253,18 +266,18 @@ export class DetectionWriter {
       this.inflightRows = batch.length;
       const t0 = performance.now();
       try {
-        await this.sql`INSERT INTO detections ${this.sql(batch, ...COLUMNS)}`;
+        const written = await this.insert(batch);
         this.inflightRows = 0;
-        this.metrics?.stageSeconds.observe({ stage: 'store' }, (performance.now() - t0) / 1000);
-        this.metrics?.rowsWritten.inc({ table: 'detections' }, batch.length);
+        this.metrics?.stageSeconds.observe({ stage: this.target.stage }, (performance.now() - t0) / 1000);
+        this.metrics?.rowsWritten.inc({ table: this.target.table }, written);
         this.markUp();
       } catch (err) {
         this.inflightRows = 0;
-        this.metrics?.errors.inc({ component: COMPONENT, type: errorType(err) });
+        this.metrics?.errors.inc({ component: this.target.component, type: errorType(err) });
         if (isRejection(err)) {
           // Retrying would refuse the same rows forever and hold up everything behind them.
-          this.metrics?.dropped.inc({ stage: 'store', reason: 'rejected' }, batch.length);
-          this.log.error('Database refused a batch of detections; dropped it', {
+          this.metrics?.dropped.inc({ stage: this.target.stage, reason: 'rejected' }, batch.length);
+          this.log.error(`Database refused a batch of ${this.target.noun}; dropped it`, {
             rows: batch.length,
             error: errorMessage(err),
           });
@@ -275,16 +288,26 @@ export class DetectionWriter {
         this.markDown(err);
         return;
       } finally {
-        this.metrics?.queueDepth.set({ stage: 'store' }, this.pendingRows);
+        this.metrics?.queueDepth.set({ stage: this.target.stage }, this.pendingRows);
       }
     }
+  }
+
+  /** Returns the rows actually inserted (fewer than the batch when conflicts were skipped). */
+  private async insert(batch: Row[]): Promise<number> {
+    const { table, columns, ignoreConflicts } = this.target;
+    const rows = this.sql(batch as Array<Record<string, unknown>>, ...columns);
+    const result = ignoreConflicts
+      ? await this.sql`INSERT INTO ${this.sql(table)} ${rows} ON CONFLICT DO NOTHING`
+      : await this.sql`INSERT INTO ${this.sql(table)} ${rows}`;
+    return result.count;
   }
 
   private enforceBound(): void {
     const excess = this.queue.length + this.inflightRows - this.maxQueueRows;
     if (excess <= 0) return;
     const dropped = this.queue.dropOldest(excess);
-    this.metrics?.dropped.inc({ stage: 'store', reason: 'queue_full' }, dropped);
+    this.metrics?.dropped.inc({ stage: this.target.stage, reason: 'queue_full' }, dropped);
   }
 
   private markDown(err: unknown): void {
@@ -294,7 +317,7 @@ export class DetectionWriter {
     this.retryAt = Date.now() + this.retryDelayMs * (0.8 + Math.random() * 0.4);
     if (this.downSince !== null) return;
     this.downSince = Date.now();
-    this.log.warn('Database write failed; buffering detections and retrying', {
+    this.log.warn(`Database write failed; buffering ${this.target.noun} and retrying`, {
       error: errorMessage(err),
       queuedRows: this.pendingRows,
       maxQueueRows: this.maxQueueRows,
@@ -310,6 +333,32 @@ export class DetectionWriter {
       queuedRows: this.pendingRows,
     });
     this.downSince = null;
+  }
+}
+
+/** Batches detections (one row per detected object) into the detections table. */
+export class DetectionWriter extends BatchWriter<DetectionRow> {
+  constructor(sql: Sql, opts: DetectionWriterOptions = {}) {
+    super(sql, DETECTIONS, { ...opts, log: opts.log ?? createLogger('timescale.writer') });
+  }
+
+  enqueue(frame: FrameDetections): void {
+    if (frame.detections.length === 0) return;
+    const time = new Date(frame.captureTimeMs);
+    this.enqueueRows(
+      frame.detections.map((d) => ({
+        time,
+        school_id: frame.schoolId,
+        camera_id: frame.cameraId,
+        class: d.className,
+        score: d.score,
+        box: [d.x1, d.y1, d.x2, d.y2],
+        track_id: d.trackId,
+        frame_seq: frame.seq,
+        frame_w: frame.width,
+        frame_h: frame.height,
+      })),
+    );
   }
 }
 
