@@ -13,13 +13,13 @@ import {
 } from '../connectors/timescale/index.js';
 import { BoostController } from './boost.js';
 import { CameraHealth, cameraKey, type CameraCounters } from './camera-health.js';
-import type { KuzetConfig } from './config/schema.js';
-import { errorMessage } from './errors.js';
+import type { DetectorConfig, KuzetConfig } from './config/schema.js';
+import { KuzetError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { repoPath } from './paths.js';
-import { Detector } from './pools/index.js';
+import { Detector, type DetectorOptions } from './pools/index.js';
 import { FramePipeline, type PipelineResult } from './pipeline.js';
 import { autoPoolThreads } from './pools/sizing.js';
 import { formatStatus, type StatusSnapshot } from './status-line.js';
@@ -231,10 +231,13 @@ export class Engine {
       });
     this.log.info('Pools sized', { cores, decodeThreads, inferThreads, intraOpThreads: p.intraOpThreads });
     for (const d of this.cfg.detectors) {
-      const detector = new Detector({
+      const detector = this.createDetector(d, {
         modelPath: resolvePath(d.model),
         labelsPath: resolvePath(d.labels),
+        head: d.type,
         inputSize: d.inputSize,
+        classThresholds: d.classThresholds,
+        classes: d.classes,
         scoreThreshold: d.scoreThreshold,
         nmsIou: d.nmsIou,
         executionProviders: d.executionProviders,
@@ -256,6 +259,22 @@ export class Engine {
           log: this.log.child(`pipeline.${d.id}`),
           onResult: (r) => this.onDetections(r),
         }),
+      );
+    }
+  }
+
+  /** A bad class name or input size is a config error naming the detector, not a bare RangeError. */
+  private createDetector(d: DetectorConfig, opts: DetectorOptions): Detector {
+    try {
+      return new Detector(opts);
+    } catch (err) {
+      if (err instanceof KuzetError && err.code !== 'KUZET_ERR_CONFIG') throw err;
+      throw new KuzetError(
+        'KUZET_ERR_CONFIG',
+        `detectors[${d.id}] (${d.type}, ${d.labels}): ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
       );
     }
   }

@@ -3,6 +3,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { dropReason, type DecodedFrame, type Detector } from './pools/index.js';
 import { FreshnessScheduler, type SchedulerDropReason } from './scheduler.js';
+import type { FrameCues } from '../pipelines/analytics/types.js';
 import type { Detection, Sample } from './types.js';
 
 /** Where a sample's time went, in milliseconds. */
@@ -27,6 +28,8 @@ export interface PipelineResult {
   height: number;
   batchSize: number;
   timings: StageTimings;
+  /** Pixel cues for the analytics (grey thumbnail). */
+  cues: FrameCues;
 }
 
 export interface FramePipelineOptions {
@@ -173,6 +176,7 @@ export class FramePipeline {
         width: d.frame.width,
         height: d.frame.height,
         batchSize: out.batchSize,
+        cues: { thumb: d.frame.thumb, thumbWidth: d.frame.thumbWidth, thumbHeight: d.frame.thumbHeight },
         timings: {
           decodeQueueMs: Math.max(0, d.decodeQueueMs),
           decodeMs: d.frame.decodeMs,

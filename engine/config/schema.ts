@@ -100,30 +100,44 @@ export const schoolSchema = z
   })
   .strict();
 
-const yoloxDetector = z
-  .object({
-    id,
-    type: z.literal('yolox'),
-    /** Path of the ONNX file, relative to the repository root or absolute. */
-    model: z.string().min(1),
-    labels: z.string().min(1),
-    inputSize: z.number().int().positive().default(416),
-    scoreThreshold: z.number().gt(0).lt(1).default(0.35),
-    nmsIou: z.number().gt(0).lt(1).default(0.45),
-    /** Tried in order; `cuda` falls back to `cpu` with a logged warning when unavailable. */
-    executionProviders: z
-      .array(z.enum(['cuda', 'cpu']))
-      .min(1)
-      .default(['cpu']),
-    /**
-     * Frames per inference call; overrides engine.pools.maxBatch for this detector. Needs a model with a
-     * dynamic batch dimension (detectors/yolox/yolox_nano_dynamic.onnx); a fixed-batch model runs 1.
-     */
-    maxBatch: z.number().int().min(1).max(256).optional(),
-  })
-  .strict();
+/**
+ * Fields every ONNX detector family shares; the `type` picks the output adapter (detectors/head.ts), so a
+ * customer's own model drops in by config. Class names are checked against the labels file when the engine
+ * starts the detector (the file is read there, not here).
+ */
+const onnxDetectorFields = (defaultInputSize: number) => ({
+  id,
+  /** Path of the ONNX file, relative to the repository root or absolute. */
+  model: z.string().min(1),
+  /** Class names, one per line; line i names class id i of the model output. */
+  labels: z.string().min(1),
+  inputSize: z.number().int().positive().default(defaultInputSize),
+  scoreThreshold: z.number().gt(0).lt(1).default(0.35),
+  nmsIou: z.number().gt(0).lt(1).default(0.45),
+  /** Per class name, overrides scoreThreshold (e.g. a lower bar for `knife`). */
+  classThresholds: z.record(z.string().min(1), z.number().gt(0).lt(1)).optional(),
+  /** Report only these class names (default: every class of the labels file). */
+  classes: z.array(z.string().min(1)).min(1).optional(),
+  /** Tried in order; `cuda` falls back to `cpu` with a logged warning when unavailable. */
+  executionProviders: z
+    .array(z.enum(['cuda', 'cpu']))
+    .min(1)
+    .default(['cpu']),
+  /**
+   * Frames per inference call; overrides engine.pools.maxBatch for this detector. Needs a model with a
+   * dynamic batch dimension (detectors/yolox/yolox_nano_dynamic.onnx); a fixed-batch model runs 1.
+   */
+  maxBatch: z.number().int().min(1).max(256).optional(),
+});
 
-export const detectorSchema = z.discriminatedUnion('type', [yoloxDetector]);
+/** YOLOX heads (the shipped YOLOX-Nano): BGR 0..255 input, fixed at 416. */
+const yoloxDetector = z.object({ type: z.literal('yolox'), ...onnxDetectorFields(416) }).strict();
+/** Ultralytics YOLOv5 exports: output [N, anchors, 5 + classes]. */
+const yolov5Detector = z.object({ type: z.literal('yolov5'), ...onnxDetectorFields(640) }).strict();
+/** Ultralytics YOLOv8-style exports (v8, v11): output [N, 4 + classes, anchors]. */
+const yolov8Detector = z.object({ type: z.literal('yolov8'), ...onnxDetectorFields(640) }).strict();
+
+export const detectorSchema = z.discriminatedUnion('type', [yoloxDetector, yolov5Detector, yolov8Detector]);
 
 export const samplingSchema = z.discriminatedUnion('type', [
   z

@@ -21,6 +21,8 @@ export interface DecodePoolOptions {
    * detections were made with. Video frames always use FFmpeg's bicubic scaler.
    */
   jpegKernel?: ResizeKernel;
+  /** Side of the square letterbox tensor, the model input size (default 416, the shipped YOLOX-Nano). */
+  size?: number;
 }
 
 interface Lane {
@@ -58,7 +60,10 @@ export class DecodePool {
     const workerData: DecodeWorkerData = {
       maxDecoders: opts.maxDecoders ?? 256,
       jpegKernel: opts.jpegKernel ?? 'lanczos3',
+      size: opts.size ?? 416,
     };
+    if (!Number.isInteger(workerData.size) || workerData.size < 32 || workerData.size > 4096)
+      throw new RangeError(`decode.size must be an integer in 32..4096, got ${workerData.size}`);
     this.laneQueue = Math.ceil(this.maxQueue / threads);
     for (let i = 0; i < threads; i++) {
       this.lanes.push({
@@ -172,6 +177,9 @@ export class DecodePool {
       height: reply.height,
       scale: reply.scale,
       decodeMs: reply.decodeMs,
+      thumb: reply.thumb,
+      thumbWidth: reply.thumbWidth,
+      thumbHeight: reply.thumbHeight,
     };
   }
 }

@@ -1,14 +1,15 @@
 /** Piscina worker: keyframe (node-av) or image (sharp) → letterboxed planar BGR tensor, transferred back. */
 import { workerData } from 'piscina';
 import { letterboxJpeg } from '../../detectors/jpeg-letterbox.js';
-import { tensorLength } from '../../detectors/letterbox.js';
+import { tensorLength, type LetterboxGeometry } from '../../detectors/letterbox.js';
+import { thumbFromTensor, thumbSize } from '../../pipelines/analytics/cues.js';
 import { KuzetError, errorMessage } from '../errors.js';
 import { DecoderCache } from './decoder-cache.js';
 import type { DecodeReply, DecodeTask, DecodeWorkerData } from './protocol.js';
 import { moveReply } from './transfer.js';
 
-const SIZE = 416;
 const config = workerData as DecodeWorkerData;
+const SIZE = config.size;
 const decoders = new DecoderCache(config.maxDecoders, SIZE);
 
 export default async function decode(task: DecodeTask): Promise<DecodeReply> {
@@ -19,7 +20,7 @@ export default async function decode(task: DecodeTask): Promise<DecodeReply> {
   try {
     if (task.kind === 'image') {
       const { geometry } = await letterboxJpeg(task.data, tensor, SIZE, config.jpegKernel);
-      return reply(tensor, geometry.srcWidth, geometry.srcHeight, geometry.scale, t0);
+      return reply(tensor, geometry, t0);
     }
     let geometry;
     try {
@@ -29,16 +30,30 @@ export default async function decode(task: DecodeTask): Promise<DecodeReply> {
       decoders.drop(task.stream);
       throw err;
     }
-    return reply(tensor, geometry.srcWidth, geometry.srcHeight, geometry.scale, t0);
+    return reply(tensor, geometry, t0);
   } catch (err) {
     const code = err instanceof KuzetError ? err.code : 'KUZET_ERR_DECODE';
     return { ok: false, code, message: errorMessage(err) };
   }
 }
 
-function reply(tensor: Float32Array, width: number, height: number, scale: number, t0: number): DecodeReply {
+function reply(tensor: Float32Array, g: LetterboxGeometry, t0: number): DecodeReply {
+  // The analytics' pixel cues (motion, tamper): a small grey thumbnail made while the tensor is in cache.
+  const size = thumbSize(g.width, g.height);
+  const thumb = new Uint8Array(size.width * size.height);
+  thumbFromTensor(tensor, g, thumb);
   return moveReply<DecodeReply>(
-    { ok: true, tensor, width, height, scale, decodeMs: performance.now() - t0 },
-    [tensor.buffer as ArrayBuffer],
+    {
+      ok: true,
+      tensor,
+      width: g.srcWidth,
+      height: g.srcHeight,
+      scale: g.scale,
+      decodeMs: performance.now() - t0,
+      thumb,
+      thumbWidth: size.width,
+      thumbHeight: size.height,
+    },
+    [tensor.buffer as ArrayBuffer, thumb.buffer],
   );
 }

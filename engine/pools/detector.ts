@@ -1,10 +1,12 @@
+import type { HeadKind } from '../../detectors/head.js';
 import { YOLOX_INPUT_SIZE } from '../../detectors/yolox/model.js';
 import type { ExecutionProvider } from '../../detectors/yolox/session.js';
 import { KuzetError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { FrameCues } from '../../pipelines/analytics/types.js';
 import type { Detection, Sample } from '../types.js';
 import { DecodePool, type DecodePoolOptions } from './decode-pool.js';
-import { InferPool, type InferPoolOptions } from './infer-pool.js';
+import { InferPool, inferWorkerData, type InferPoolOptions } from './infer-pool.js';
 import type { DecodedFrame } from './protocol.js';
 import type { PoolStats } from './stats.js';
 
@@ -15,8 +17,17 @@ import type { PoolStats } from './stats.js';
 export interface DetectorOptions {
   modelPath?: string;
   labelsPath?: string;
-  /** Model input side; the shipped YOLOX-Nano export is fixed at 416. */
+  /** Output adapter (detectors/head.ts), default 'yolox'. */
+  head?: HeadKind;
+  /**
+   * Model input side: the decode pool letterboxes to it. YOLOX must be 416 (the shipped YOLOX-Nano export is
+   * fixed there); YOLOv5/v8 take the size their model was exported at (default 640).
+   */
   inputSize?: number;
+  /** Class name -> score threshold overriding scoreThreshold; names from the labels file. */
+  classThresholds?: Record<string, number>;
+  /** Report only these class names (default all). */
+  classes?: string[];
   scoreThreshold?: number;
   /** Class-wise NMS IoU (default 0.45). */
   nmsIou?: number;
@@ -41,6 +52,8 @@ export interface DetectResult {
   height: number;
   decodeMs: number;
   inferMs: number;
+  /** Grey thumbnail for the analytics' pixel cues. */
+  cues: FrameCues;
 }
 
 export interface DetectorStats {
@@ -61,20 +74,21 @@ export class Detector {
   readonly inferPool: InferPool;
 
   constructor(opts: DetectorOptions = {}, log?: Logger) {
-    if (opts.inputSize !== undefined && opts.inputSize !== YOLOX_INPUT_SIZE) {
+    const head = opts.head ?? 'yolox';
+    if (head === 'yolox' && opts.inputSize !== undefined && opts.inputSize !== YOLOX_INPUT_SIZE) {
       throw new KuzetError(
         'KUZET_ERR_CONFIG',
         `detector inputSize: must be ${YOLOX_INPUT_SIZE} for the shipped YOLOX-Nano export, got ${opts.inputSize}`,
       );
     }
-    this.decodePool = new DecodePool({
-      threads: opts.decodeThreads,
-      maxQueue: opts.maxQueue,
-      ...opts.decode,
-    });
+    const inputSize = opts.inputSize ?? (head === 'yolox' ? YOLOX_INPUT_SIZE : 640);
     const infer: InferPoolOptions = {
       modelPath: opts.modelPath,
       labelsPath: opts.labelsPath,
+      head,
+      inputSize,
+      classThresholds: opts.classThresholds,
+      classes: opts.classes,
       scoreThreshold: opts.scoreThreshold,
       iouThreshold: opts.nmsIou,
       executionProviders: opts.executionProviders,
@@ -85,6 +99,15 @@ export class Detector {
       maxWaitMs: opts.batchWaitMs,
       ...opts.infer,
     };
+    // Validated (class names resolved) before any worker starts, so a bad option leaves no threads behind.
+    inferWorkerData(infer);
+    // Frames are letterboxed to the model's own input size.
+    this.decodePool = new DecodePool({
+      threads: opts.decodeThreads,
+      maxQueue: opts.maxQueue,
+      size: infer.inputSize,
+      ...opts.decode,
+    });
     this.inferPool = new InferPool(infer, log ?? opts.log);
   }
 
@@ -110,6 +133,13 @@ export class Detector {
   private async infer(frame: DecodedFrame): Promise<DetectResult> {
     const { detections, inferMs, tensor } = await this.inferPool.infer(frame);
     this.decodePool.recycle(tensor);
-    return { detections, width: frame.width, height: frame.height, decodeMs: frame.decodeMs, inferMs };
+    return {
+      detections,
+      width: frame.width,
+      height: frame.height,
+      decodeMs: frame.decodeMs,
+      inferMs,
+      cues: { thumb: frame.thumb, thumbWidth: frame.thumbWidth, thumbHeight: frame.thumbHeight },
+    };
   }
 }

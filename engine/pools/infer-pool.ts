@@ -1,5 +1,6 @@
 import { Piscina } from 'piscina';
 import type { Worker } from 'node:worker_threads';
+import { classFilterIds, headKinds, readLabels, type HeadKind } from '../../detectors/head.js';
 import { defaultLabelsPath } from '../../detectors/yolox/labels.js';
 import { defaultModelPath } from '../../detectors/yolox/model.js';
 import type { ExecutionProvider } from '../../detectors/yolox/session.js';
@@ -21,6 +22,14 @@ import { lanesStats, type PoolStats } from './stats.js';
 export interface InferOptions {
   modelPath?: string;
   labelsPath?: string;
+  /** Output adapter for the model family (default 'yolox'; see detectors/ADAPTERS.md). */
+  head?: HeadKind;
+  /** Side of the square model input (default 416). Frames must be letterboxed to this size. */
+  inputSize?: number;
+  /** Class name -> score threshold, overriding scoreThreshold for that class. Names must be in the labels file. */
+  classThresholds?: Record<string, number>;
+  /** Report only these class names (default: all). Names must be in the labels file. */
+  classes?: string[];
   /** ORT intra-op threads per worker (default 1). */
   intraOpNumThreads?: number;
   /** Default ['cpu']; ['cuda','cpu'] tries CUDA and falls back to CPU with one warning. */
@@ -78,9 +87,29 @@ export function inferWorkerData(opts: InferOptions): InferWorkerData {
   const intra = opts.intraOpNumThreads ?? 1;
   if (!Number.isInteger(intra) || intra < 1)
     throw new RangeError(`infer.intraOpNumThreads must be a positive integer, got ${intra}`);
+  const head = opts.head ?? 'yolox';
+  if (!headKinds.includes(head))
+    throw new RangeError(`infer.head must be one of ${headKinds.join(', ')}, got ${String(head)}`);
+  const inputSize = opts.inputSize ?? 416;
+  if (!Number.isInteger(inputSize) || inputSize < 32 || inputSize > 4096)
+    throw new RangeError(`infer.inputSize must be an integer in 32..4096, got ${inputSize}`);
+  for (const [name, thr] of Object.entries(opts.classThresholds ?? {}))
+    if (!(thr >= 0 && thr < 1))
+      throw new RangeError(`infer.classThresholds.${name} must be in [0, 1), got ${thr}`);
+  const labelsPath = opts.labelsPath ?? defaultLabelsPath;
+  // Class names are resolved here, on the main thread at start-up, so a typo fails the start with its name
+  // instead of every frame in the workers. The labels file is only read when there is something to resolve.
+  const byId =
+    opts.classThresholds || opts.classes
+      ? classFilterIds(readLabels(labelsPath), opts)
+      : { classThresholds: [], keepClasses: null };
   return {
     modelPath: opts.modelPath ?? defaultModelPath,
-    labelsPath: opts.labelsPath ?? defaultLabelsPath,
+    labelsPath,
+    head,
+    inputSize,
+    classThresholds: byId.classThresholds,
+    keepClasses: byId.keepClasses,
     intraOpNumThreads: intra,
     executionProviders: opts.executionProviders?.length ? [...opts.executionProviders] : ['cpu'],
     scoreThreshold: score,
@@ -90,7 +119,7 @@ export function inferWorkerData(opts: InferOptions): InferWorkerData {
 }
 
 /**
- * YOLOX inference on worker threads with dynamic batching. Frames queue here on the main thread (bounded);
+ * Detector inference (any head of detectors/head.ts) on worker threads with dynamic batching. Frames queue here on the main thread (bounded);
  * whenever a worker is free it gets the next batch: up to `maxBatch` frames, waiting at most `maxWaitMs` for
  * the batch to fill. Tensors are transferred to the worker (detached on the caller's side) and come back with
  * the reply for reuse.

@@ -5,6 +5,7 @@
 import type { ErrorCode } from '../errors.js';
 import type { Detection, VideoCodec } from '../types.js';
 import type { ResizeKernel } from '../../detectors/jpeg-letterbox.js';
+import type { HeadKind } from '../../detectors/head.js';
 import type { ExecutionProvider } from '../../detectors/yolox/session.js';
 
 export type DecodeTask = (
@@ -21,7 +22,7 @@ export type DecodeTask = (
 };
 
 export interface DecodedFrame {
-  /** Planar BGR float32 [1,3,416,416], letterboxed top-left, pad 114; transferred, not copied. */
+  /** Planar BGR float32 [1,3,size,size] (size 416 by default), letterboxed top-left, pad 114; transferred, not copied. */
   tensor: Float32Array;
   /** Source frame size. */
   width: number;
@@ -29,6 +30,10 @@ export interface DecodedFrame {
   /** Letterbox scale r: source pixels = model pixels / r. */
   scale: number;
   decodeMs: number;
+  /** Grey thumbnail of the frame (pipelines/analytics/cues.ts), for motion and tamper cues. */
+  thumb: Uint8Array;
+  thumbWidth: number;
+  thumbHeight: number;
 }
 
 export interface WorkerFailure {
@@ -41,6 +46,8 @@ export type DecodeReply = ({ ok: true } & DecodedFrame) | WorkerFailure;
 
 export interface DecodeWorkerData {
   maxDecoders: number;
+  /** Side of the square letterbox tensor (the model input size). */
+  size: number;
   jpegKernel: ResizeKernel;
 }
 
@@ -75,6 +82,14 @@ export type InferReply =
 export interface InferWorkerData {
   modelPath: string;
   labelsPath: string;
+  /** Which adapter decodes the model output (detectors/head.ts). */
+  head: HeadKind;
+  /** Side of the square model input; the decode pool letterboxes to the same size. */
+  inputSize: number;
+  /** [class id, threshold] pairs overriding scoreThreshold (a Map does not survive workerData as cheaply). */
+  classThresholds: Array<[number, number]>;
+  /** Only these class ids are reported; null: all. */
+  keepClasses: number[] | null;
   intraOpNumThreads: number;
   executionProviders: ExecutionProvider[];
   scoreThreshold: number;
