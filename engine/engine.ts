@@ -7,6 +7,7 @@ import { HttpSnapshotSource } from '../connectors/http-snapshot/index.js';
 import { RtspCameraSource } from '../connectors/rtsp/index.js';
 import {
   connectTimescale,
+  AlarmWriter,
   DetectionWriter,
   migrate,
   startEmbeddedTimescale,
@@ -21,6 +22,9 @@ import { startMetricsServer } from './metrics-server.js';
 import { repoPath } from './paths.js';
 import { Detector, type DetectorOptions } from './pools/index.js';
 import { FramePipeline, type PipelineResult } from './pipeline.js';
+import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
+import { CameraAnalytics } from '../pipelines/analytics/camera-analytics.js';
+import type { Alarm } from '../pipelines/analytics/types.js';
 import { autoPoolThreads } from './pools/sizing.js';
 import { formatStatus, type StatusSnapshot } from './status-line.js';
 import type { CameraStatus, FrameDetections, Sample } from './types.js';
@@ -70,6 +74,11 @@ export class Engine {
   private bus: Bus | null = null;
   private busRetry: NodeJS.Timeout | null = null;
   private writer: DetectionWriter | null = null;
+  private alarmWriter: AlarmWriter | null = null;
+  /** Tracker + analytics per camera key, built from the camera's zones and its pipeline's analytics settings. */
+  private readonly cameraAnalytics = new Map<string, CameraAnalytics>();
+  private readonly alarmStates: AlarmStateMachine;
+  private alarmTimer: NodeJS.Timeout | null = null;
   private sql: Sql | null = null;
   private dbState = 'starting';
   private statusTimer: NodeJS.Timeout | null = null;
@@ -88,6 +97,12 @@ export class Engine {
   ) {
     this.log = opts.log;
     this.metrics = opts.metrics ?? new Metrics();
+    const a = cfg.engine.alarms;
+    this.alarmStates = new AlarmStateMachine({
+      resolveAfterMs: a.resolveAfterMs,
+      cooldownMs: a.cooldownMs,
+      elevatedZones: a.elevatedZones,
+    });
   }
 
   async start(): Promise<void> {
@@ -101,6 +116,11 @@ export class Engine {
     await Promise.all([this.openDatabase(), this.openBus()]);
     this.startDetectors();
     this.startCameras();
+    // Escalation and resolution happen with time, not only when a frame arrives.
+    this.alarmTimer = setInterval(() => {
+      for (const change of this.alarmStates.tick(Date.now())) this.onAlarm(change);
+    }, 1000);
+    this.alarmTimer.unref();
     if (this.opts.statusLine ?? e.statusLine) this.startStatusLine();
   }
 
@@ -152,6 +172,13 @@ export class Engine {
       metrics: this.metrics,
       log,
     });
+    this.alarmWriter = new AlarmWriter(sql, {
+      maxBatchRows: d.batchRows,
+      maxQueueRows: d.maxQueueRows,
+      flushIntervalMs: d.flushIntervalMs,
+      metrics: this.metrics,
+      log,
+    });
     // Migrations wait for the database in the background: an unreachable database must not hold up
     // the cameras. Rows queue (bounded) in the writer meanwhile.
     void this.migrateUntilReady(sql, url, log);
@@ -165,6 +192,7 @@ export class Engine {
         await migrate(sql, log);
         this.dbState = 'up';
         this.writer?.start();
+        this.alarmWriter?.start();
         log.info('Database ready', { url: redact(url) });
         return;
       } catch (err) {
@@ -282,6 +310,15 @@ export class Engine {
   private onDetections(r: PipelineResult): void {
     const { schoolId, cameraId, seq, captureTimeMs } = r.sample;
     this.metrics.framesInferred.inc({ school: schoolId });
+    // Tracking first, so the published detections carry their track ids.
+    const analysed = this.cameraAnalytics.get(cameraKey(schoolId, cameraId))?.process({
+      seq,
+      timeMs: captureTimeMs,
+      width: r.width,
+      height: r.height,
+      detections: r.detections,
+      cues: r.cues,
+    });
     for (const d of r.detections) this.metrics.detections.inc({ class: d.className });
     const frame: FrameDetections = {
       schoolId,
@@ -298,6 +335,44 @@ export class Engine {
     else if (r.detections.length)
       this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
     this.metrics.stageSeconds.observe({ stage: 'end_to_end' }, (Date.now() - captureTimeMs) / 1000);
+    for (const c of analysed?.candidates ?? []) {
+      const change = this.alarmStates.offer(c);
+      if (change) this.onAlarm(change);
+    }
+  }
+
+  /** One alarm state change: to the police feed (NATS), to TimescaleDB, to the metrics and the log. */
+  private onAlarm(a: Alarm): void {
+    this.metrics.alarms.inc({ kind: a.kind, severity: a.severity, state: a.state });
+    if (!this.bus?.publishAlarm(a)) this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
+    if (this.alarmWriter) this.alarmWriter.enqueue(a);
+    else this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' });
+    const fields = {
+      id: a.id,
+      kind: a.kind,
+      severity: a.severity,
+      school: a.schoolId,
+      camera: a.cameraId,
+      zone: a.zoneId ?? undefined,
+      state: a.state,
+    };
+    if (a.state === 'confirmed' || a.state === 'escalated') this.log.warn('Alarm', fields);
+    else this.log.info('Alarm', fields);
+    // Tamper is a camera event too (kuzet.cam.*), for the operators who watch camera health.
+    if (a.kind === 'camera-tamper' && (a.state === 'confirmed' || a.state === 'resolved')) {
+      const event = {
+        type: 'camera-tamper',
+        state: a.state,
+        reason: String(a.cues.reason ?? ''),
+        at: a.updatedAt,
+      };
+      this.bus?.publishCameraEvent(a.schoolId, a.cameraId, event);
+    }
+    // An armed person: look closer at that camera and at every camera of the school.
+    if (a.kind === 'armed-person' && a.state === 'confirmed') {
+      const { boostFps, boostSeconds } = this.cfg.engine.alarms;
+      for (const source of this.boostTargets(a.schoolId, '*')) source.boost(boostFps, boostSeconds * 1000);
+    }
   }
 
   private startCameras(): void {
@@ -327,6 +402,16 @@ export class Engine {
         const pipeline = this.cfg.pipelines.find((p) => p.id === cam.pipeline)!;
         const frames = this.pipelines.get(pipeline.detector)!;
         const key = cameraKey(school.id, cam.id);
+        this.cameraAnalytics.set(
+          key,
+          new CameraAnalytics({
+            schoolId: school.id,
+            cameraId: cam.id,
+            zones: cam.zones,
+            timeZone: school.timeZone,
+            settings: pipeline.analytics,
+          }),
+        );
         const user = cam.credentials ? process.env[cam.credentials.userEnv] : undefined;
         const pass = cam.credentials ? process.env[cam.credentials.passEnv] : undefined;
         if (cam.credentials && (user === undefined || pass === undefined))
@@ -492,6 +577,7 @@ export class Engine {
     if (this.stopping) return;
     this.stopping = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.alarmTimer) clearInterval(this.alarmTimer);
     if (process.stdout.isTTY) process.stdout.write('\n');
     if (this.busRetry) clearTimeout(this.busRetry);
     const step = async (name: string, f: () => Promise<void>) => {
@@ -517,6 +603,7 @@ export class Engine {
       await step('database writer', () => this.writer!.stop());
       this.log.info('Flushed pending rows', { rows: pending, left: this.writer.pendingRows });
     }
+    if (this.alarmWriter) await step('alarm writer', () => this.alarmWriter!.stop());
     if (this.sql) await step('database client', () => this.sql!.end({ timeout: 2 }));
     if (this.bus) await step('nats', () => this.bus!.close());
     for (const c of this.closers.reverse()) await step(c.name, c.close);

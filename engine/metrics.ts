@@ -44,6 +44,12 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly alarms = new Counter({
+    name: 'kuzet_alarms_total',
+    help: 'Alarm state changes, by kind, severity and state (open, confirmed, escalated, acknowledged, resolved)',
+    labelNames: ['kind', 'severity', 'state'] as const,
+    registers: [this.registry],
+  });
   readonly inferBatchSize = new Histogram({
     name: 'kuzet_infer_batch_size',
     help: 'Frames per inference call (dynamic batching)',

@@ -96,6 +96,8 @@ export const schoolSchema = z
     id,
     name: z.string().min(1),
     district: z.string().optional(),
+    /** IANA time zone of the school: zone schedules and timetables are in local time. */
+    timeZone: z.string().min(1).default('Asia/Almaty'),
     cameras: z.array(cameraSchema).default([]),
   })
   .strict();
@@ -156,11 +158,63 @@ export const samplingSchema = z.discriminatedUnion('type', [
     .strict(),
 ]);
 
+const ms = z.number().int().min(0).max(86_400_000);
+const share = z.number().min(0).max(1);
+
+/** Per-pipeline analytics settings; every unit documents its defaults (README, Analytics). */
+export const analyticsSchema = z
+  .object({
+    tracker: z
+      .object({
+        highScore: share.optional(),
+        lowScore: share.optional(),
+        newTrackScore: share.optional(),
+        maxCoastMs: ms.optional(),
+        minHits: z.number().int().min(1).max(100).optional(),
+      })
+      .strict()
+      .optional(),
+    intrusion: z.object({ enabled: z.boolean().optional(), dwellMs: ms.optional() }).strict().optional(),
+    crowding: z
+      .object({
+        enabled: z.boolean().optional(),
+        maxPeople: z.number().int().min(1).optional(),
+        holdMs: ms.optional(),
+      })
+      .strict()
+      .optional(),
+    loitering: z.object({ enabled: z.boolean().optional(), loiterMs: ms.optional() }).strict().optional(),
+    armedPerson: z
+      .object({
+        enabled: z.boolean().optional(),
+        weaponClasses: z.array(z.string().min(1)).min(1).optional(),
+        minScore: share.optional(),
+        minScoreByClass: z.record(z.string(), share).optional(),
+        confirmHits: z.number().int().min(1).optional(),
+        confirmWindow: z.number().int().min(1).optional(),
+        instantScore: share.optional(),
+      })
+      .strict()
+      .optional(),
+    fight: z
+      .object({
+        enabled: z.boolean().optional(),
+        threshold: share.optional(),
+        minSamples: z.number().int().min(1).optional(),
+        windowMs: ms.optional(),
+      })
+      .strict()
+      .optional(),
+    tamper: z.object({ enabled: z.boolean().optional() }).strict().optional(),
+  })
+  .strict();
+
 export const pipelineSchema = z
   .object({
     id,
     detector: id,
     sampling: samplingSchema.default({ type: 'keyframes', maxFps: 1 }),
+    analytics: analyticsSchema.default({}),
   })
   .strict();
 
@@ -255,6 +309,20 @@ export const engineSchema = z
         minFpsRatio: 0.5,
         maxSampleAgeIntervals: 3,
       }),
+    alarms: z
+      .object({
+        /** An alarm with no new evidence for this long is resolved. */
+        resolveAfterMs: z.number().int().min(1000).default(30_000),
+        /** After resolution the same (camera, kind, zone, track) cannot reopen for this long. */
+        cooldownMs: z.number().int().min(0).default(60_000),
+        /** Zone ids whose alarms are raised one severity level (e.g. a basement with the boiler). */
+        elevatedZones: z.array(id).default([]),
+        /** A confirmed armed-person alarm boosts sampling on its camera and the school's other cameras. */
+        boostFps: z.number().gt(0).max(25).default(5),
+        boostSeconds: z.number().gt(0).max(600).default(60),
+      })
+      .strict()
+      .default({ resolveAfterMs: 30_000, cooldownMs: 60_000, elevatedZones: [], boostFps: 5, boostSeconds: 60 }),
     shutdownTimeoutMs: z.number().int().positive().default(8000),
     statusLine: z.boolean().default(true),
   })
