@@ -121,6 +121,68 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
     }
   });
 
+  it('a person in a restricted zone: tracked detections, an intrusion alarm on kuzet.alarm.high.s1 and in the alarms table', async () => {
+    const url = `rtsp://127.0.0.1:${fleet.port}/person`;
+    // The reference person stands with their feet at about (0.36, 0.88) of the picture.
+    const yaml = engineYaml({ cameras: [] })
+      .replace(
+        'sampling: { type: keyframes, maxFps: 2 } }',
+        'sampling: { type: keyframes, maxFps: 2 }, analytics: { intrusion: { dwellMs: 500 } } }',
+      )
+      .replace(
+        'cameras:\n',
+        `cameras:\n      - id: cam-person\n        url: '${url}'\n        zones: [{ id: store-room, kind: restricted, polygon: [[0.2, 0.7], [0.5, 0.7], [0.5, 1.0], [0.2, 1.0]] }]\n`,
+      );
+    const cfg = parseConfig(yaml, 'engine.test.yaml');
+    const engine = new Engine(cfg, { log: createLogger('engine', 'error'), metrics: new Metrics(false) });
+    await engine.start();
+    try {
+      assert.ok(engine.natsUrl, 'engine has a NATS connection');
+      const { connect } = await import('nats');
+      const nc = await connect({ servers: engine.natsUrl });
+      const alarms = nc.subscribe('kuzet.alarm.>');
+      const dets = nc.subscribe('kuzet.det.s1.cam-person');
+      const tracked = (async () => {
+        for await (const m of dets) {
+          const msg = decodeMessage<DetectionMessage>(m.data);
+          if (msg.detections.some((d) => d.class === 'person' && d.track !== null)) return true;
+        }
+        return false;
+      })();
+      let alarm: Record<string, unknown> | null = null;
+      let subject = '';
+      for await (const m of alarms) {
+        const msg = decodeMessage<Record<string, unknown>>(m.data);
+        if (msg.kind === 'intrusion' && msg.state === 'confirmed') {
+          alarm = msg;
+          subject = m.subject;
+          break;
+        }
+      }
+      assert.equal(subject, 'kuzet.alarm.high.s1');
+      assert.equal(alarm!.zone, 'store-room');
+      assert.equal(alarm!.camera, 'cam-person');
+      assert.equal(await tracked, true, 'published detections carry track ids');
+      dets.unsubscribe();
+      await nc.close();
+      const sql = postgres(engine.databaseUrl, { max: 1, onnotice: () => {} });
+      try {
+        const row = await waitFor('the alarm row', 20_000, async () => {
+          const rows = await sql<{ kind: string; state: string; zone_id: string }[]>`
+            select kind, state, zone_id from alarms where alarm_id = ${String(alarm!.id)}`;
+          return rows.length ? rows[0] : undefined;
+        });
+        assert.deepEqual({ ...row }, { kind: 'intrusion', state: 'confirmed', zone_id: 'store-room' });
+      } finally {
+        await sql.end();
+      }
+      const metrics = await engine.metrics.registry.getSingleMetricAsString('kuzet_alarms_total');
+      assert.match(metrics, /kuzet_alarms_total\{kind="intrusion",severity="high",state="confirmed"\} 1/);
+    } finally {
+      await engine.stop();
+    }
+  });
+
   it('keeps running the cameras it can when a camera and the database are unreachable', async () => {
     const lines: string[] = [];
     const prev = setLogSink((l) => lines.push(l));
