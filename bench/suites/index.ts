@@ -1,4 +1,5 @@
 import type { Suite } from '../harness/types.js';
+import { accuracySuite } from './accuracy.js';
 import { decodeSuite } from './decode.js';
 import { detectSuite } from './detect.js';
 import { inferSuite } from './infer.js';
@@ -6,7 +7,14 @@ import { ingestSuite } from './ingest.js';
 import { pipelineSuite } from './pipeline.js';
 
 /** Suites by name. Adding a benchmark is adding a file here, not editing the runner. */
-export const suites: readonly Suite[] = [detectSuite, ingestSuite, decodeSuite, inferSuite, pipelineSuite];
+export const suites: readonly Suite[] = [
+  detectSuite,
+  ingestSuite,
+  decodeSuite,
+  inferSuite,
+  pipelineSuite,
+  accuracySuite,
+];
 
 export function findSuite(name: string): Suite | undefined {
   return suites.find((s) => s.name === name);
