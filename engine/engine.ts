@@ -20,7 +20,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { repoPath } from './paths.js';
-import { Detector, type DetectorOptions } from './pools/index.js';
+import { Detector, detectorOptionsFromConfig, type DetectorOptions } from './pools/index.js';
 import { FramePipeline, type PipelineResult } from './pipeline.js';
 import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
 import { CameraAnalytics } from '../pipelines/analytics/camera-analytics.js';
@@ -260,15 +260,7 @@ export class Engine {
     this.log.info('Pools sized', { cores, decodeThreads, inferThreads, intraOpThreads: p.intraOpThreads });
     for (const d of this.cfg.detectors) {
       const detector = this.createDetector(d, {
-        modelPath: resolvePath(d.model),
-        labelsPath: resolvePath(d.labels),
-        head: d.type,
-        inputSize: d.inputSize,
-        classThresholds: d.classThresholds,
-        classes: d.classes,
-        scoreThreshold: d.scoreThreshold,
-        nmsIou: d.nmsIou,
-        executionProviders: d.executionProviders,
+        ...detectorOptionsFromConfig(d, resolvePath),
         decodeThreads,
         inferThreads,
         intraOpThreads: p.intraOpThreads,

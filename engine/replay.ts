@@ -12,7 +12,7 @@ import type { Alarm, Track } from '../pipelines/analytics/types.js';
 import type { KuzetConfig } from './config/schema.js';
 import { KuzetError } from './errors.js';
 import { repoPath } from './paths.js';
-import { Detector } from './pools/index.js';
+import { Detector, detectorOptionsFromConfig } from './pools/index.js';
 import type { Detection } from './types.js';
 
 export interface ReplayOptions {
@@ -62,17 +62,7 @@ export async function replay(
   if (!pipeline || !d)
     throw new KuzetError('KUZET_ERR_CONFIG', `replay: camera ${camera.id} has no pipeline/detector`);
   const fps = opts.fps ?? (pipeline.sampling.type === 'keyframes' ? pipeline.sampling.maxFps : 2);
-  const detector = new Detector({
-    modelPath: resolveRepo(d.model),
-    labelsPath: resolveRepo(d.labels),
-    head: d.type,
-    inputSize: d.inputSize,
-    classThresholds: d.classThresholds,
-    classes: d.classes,
-    scoreThreshold: d.scoreThreshold,
-    nmsIou: d.nmsIou,
-    executionProviders: d.executionProviders,
-  });
+  const detector = new Detector(detectorOptionsFromConfig(d, resolveRepo));
   const analytics = new CameraAnalytics({
     schoolId: school.id,
     cameraId: camera.id,

@@ -27,21 +27,14 @@ import { loadKeyframes } from '../baselines/keyframes.js';
 import { clipCacheDir } from '../fleet/clips.js';
 import { pipelined, repeat } from '../harness/repeat.js';
 import { compare, median } from '../harness/stats.js';
-import type { Suite, SuiteContext } from '../harness/types.js';
+import { intArg } from '../harness/args.js';
+import type { Suite } from '../harness/types.js';
 
 const fixtureClips: Record<string, string> = {
   demo: 'demo-640x360.h264',
   person: 'person-640x424.h264',
   bus: 'bus-810x1080.h264',
 };
-
-function intArg(ctx: SuiteContext, key: string, dflt: number): number {
-  const v = ctx.args[key];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${key} must be a positive integer, got ${v}`);
-  return n;
-}
 
 /** `demo` / `person` / `bus` name a fixture clip; anything else is a path (relative to where npm was run). */
 function clipPath(arg: string | undefined): string {

@@ -9,7 +9,8 @@ import {
 } from '../../engine/pools/index.js';
 import { pipelined, repeat } from '../harness/repeat.js';
 import { compare, median } from '../harness/stats.js';
-import type { BenchResult, Suite, SuiteContext } from '../harness/types.js';
+import { intArg } from '../harness/args.js';
+import type { BenchResult, Suite } from '../harness/types.js';
 
 const fixtures = ['person', 'bus', 'dog'].map((n) =>
   readFileSync(repoPath('detectors', 'yolox', 'testdata', `${n}.jpg`)),
@@ -18,14 +19,6 @@ const fixtures = ['person', 'bus', 'dog'].map((n) =>
 /** Every submit gets its own copy: the pools take ownership of (transfer) the bytes they are given. */
 function image(i: number): Uint8Array {
   return new Uint8Array(fixtures[i % fixtures.length]);
-}
-
-function intArg(ctx: SuiteContext, key: string, dflt: number): number {
-  const v = ctx.args[key];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${key} must be a positive integer, got ${v}`);
-  return n;
 }
 
 interface RunStats {

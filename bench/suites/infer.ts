@@ -30,17 +30,10 @@ import { OrtSequentialLoop, OrtWorkerLoop } from '../baselines/ort-loop.js';
 import type { OrtLoopConfig, OrtProvider } from '../baselines/ort-session.js';
 import { repeat } from '../harness/repeat.js';
 import { compare } from '../harness/stats.js';
+import { intArg } from '../harness/args.js';
 import type { BenchResult, Suite, SuiteContext } from '../harness/types.js';
 
 const SIZE = YOLOX_INPUT_SIZE;
-
-function intArg(ctx: SuiteContext, key: string, dflt: number): number {
-  const v = ctx.args[key];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${key} must be a positive integer, got ${v}`);
-  return n;
-}
 
 function providersArg(ctx: SuiteContext): OrtProvider[] {
   const v = ctx.args.provider ?? 'cpu';

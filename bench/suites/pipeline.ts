@@ -20,15 +20,8 @@ import { autoPoolThreads } from '../../engine/pools/sizing.js';
 import { loadKeyframes } from '../baselines/keyframes.js';
 import { repeat } from '../harness/repeat.js';
 import { compare, median, percentile } from '../harness/stats.js';
-import type { BenchResult, Suite, SuiteContext } from '../harness/types.js';
-
-function intArg(ctx: SuiteContext, key: string, dflt: number): number {
-  const v = ctx.args[key];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${key} must be a positive integer, got ${v}`);
-  return n;
-}
+import { intArg } from '../harness/args.js';
+import type { BenchResult, Suite } from '../harness/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

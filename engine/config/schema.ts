@@ -322,7 +322,13 @@ export const engineSchema = z
         boostSeconds: z.number().gt(0).max(600).default(60),
       })
       .strict()
-      .default({ resolveAfterMs: 30_000, cooldownMs: 60_000, elevatedZones: [], boostFps: 5, boostSeconds: 60 }),
+      .default({
+        resolveAfterMs: 30_000,
+        cooldownMs: 60_000,
+        elevatedZones: [],
+        boostFps: 5,
+        boostSeconds: 60,
+      }),
     shutdownTimeoutMs: z.number().int().positive().default(8000),
     statusLine: z.boolean().default(true),
   })

@@ -1,4 +1,5 @@
 import type { HeadKind } from '../../detectors/head.js';
+import type { DetectorConfig } from '../config/schema.js';
 import { YOLOX_INPUT_SIZE } from '../../detectors/yolox/model.js';
 import type { ExecutionProvider } from '../../detectors/yolox/session.js';
 import { KuzetError } from '../errors.js';
@@ -142,4 +143,22 @@ export class Detector {
       cues: { thumb: frame.thumb, thumbWidth: frame.thumbWidth, thumbHeight: frame.thumbHeight },
     };
   }
+}
+
+/** The Detector options a `detectors[]` config entry gives (paths resolved by `resolve`); pool sizes are the caller's. */
+export function detectorOptionsFromConfig(
+  d: DetectorConfig,
+  resolve: (p: string) => string,
+): DetectorOptions {
+  return {
+    modelPath: resolve(d.model),
+    labelsPath: resolve(d.labels),
+    head: d.type,
+    inputSize: d.inputSize,
+    classThresholds: d.classThresholds,
+    classes: d.classes,
+    scoreThreshold: d.scoreThreshold,
+    nmsIou: d.nmsIou,
+    executionProviders: d.executionProviders,
+  };
 }

@@ -1,7 +1,13 @@
 /** Public surface of the decode/inference worker pools. Workers, protocol and adapters stay private. */
 export { DecodePool, type DecodePoolOptions } from './decode-pool.js';
 export { InferPool, type InferPoolOptions, type InferOptions, type InferOutput } from './infer-pool.js';
-export { Detector, type DetectorOptions, type DetectResult, type DetectorStats } from './detector.js';
+export {
+  Detector,
+  detectorOptionsFromConfig,
+  type DetectorOptions,
+  type DetectResult,
+  type DetectorStats,
+} from './detector.js';
 export {
   createInProcessDetector,
   detectInProcess,
