@@ -98,6 +98,35 @@ export const schoolSchema = z
     district: z.string().optional(),
     /** IANA time zone of the school: zone schedules and timetables are in local time. */
     timeZone: z.string().min(1).default('Asia/Almaty'),
+    /** Teaching shifts: lateness is measured against `start` for the classes listed (unlisted classes: the first shift). */
+    shifts: z
+      .array(
+        z
+          .object({
+            id,
+            start: hhmm,
+            end: hhmm,
+            /** Arriving this many minutes after `start` counts as late. */
+            graceMinutes: z.number().int().min(0).max(120).default(5),
+            classes: z.array(z.string().min(1)).default([]),
+          })
+          .strict(),
+      )
+      .default([]),
+    /** Canteen meal windows: palm confirmations are reconciled with what the canteen cameras count. */
+    mealWindows: z
+      .array(
+        z
+          .object({
+            id,
+            from: hhmm,
+            to: hhmm,
+            /** Cameras whose `entrance`/`canteen` zones count people entering the canteen in this window. */
+            cameras: z.array(id).default([]),
+          })
+          .strict(),
+      )
+      .default([]),
     cameras: z.array(cameraSchema).default([]),
   })
   .strict();
@@ -328,6 +357,44 @@ export const engineSchema = z
         elevatedZones: [],
         boostFps: 5,
         boostSeconds: 60,
+      }),
+    /** Scanner and sensor events on NATS (kuzet.scan.<kind>.<schoolId>) fused with what the cameras see. */
+    fusion: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** JetStream stream and durable consumer names (created if missing). */
+        stream: z.string().min(1).default('KUZET_SCAN'),
+        durable: z.string().min(1).default('kuzet-engine'),
+        /** Air readings above these raise an air-quality alarm for the room. */
+        air: z
+          .object({
+            co2Ppm: z.number().positive().default(1500),
+            pm25: z.number().positive().default(35),
+            maxTemperatureC: z.number().default(30),
+          })
+          .strict()
+          .default({ co2Ppm: 1500, pm25: 35, maxTemperatureC: 30 }),
+        /** A meal window whose palm count and camera count differ by more than this share (and minGap) is a finding. */
+        canteenGapRatio: z.number().min(0).max(1).default(0.15),
+        canteenMinGap: z.number().int().min(0).default(5),
+        /** Staff registry CSV (pseudonym,school,role,contractedHours); empty: no staff audit. */
+        staffRegistry: z.string().default(''),
+        /** Staff on the books never seen entering for this many working days become a finding. */
+        staffAbsentDays: z.number().int().min(1).max(365).default(5),
+        /** Findings about fewer people than this per school are reported as a count only, without pseudonyms. */
+        minGroupSize: z.number().int().min(1).max(100).default(3),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        stream: 'KUZET_SCAN',
+        durable: 'kuzet-engine',
+        air: { co2Ppm: 1500, pm25: 35, maxTemperatureC: 30 },
+        canteenGapRatio: 0.15,
+        canteenMinGap: 5,
+        staffRegistry: '',
+        staffAbsentDays: 5,
+        minGroupSize: 3,
       }),
     shutdownTimeoutMs: z.number().int().positive().default(8000),
     statusLine: z.boolean().default(true),
