@@ -50,6 +50,10 @@ export const DEFAULT_CONFIRM_FRAMES: Readonly<Record<AlarmKind, number>> = {
   loitering: 1,
   'camera-tamper': 2,
   'person-down': 2,
+  // Sensor events are facts from a device, not inferences from pixels: one is enough.
+  panic: 1,
+  'air-quality': 1,
+  fire: 1,
 };
 
 export const DEFAULT_ESCALATE_AFTER_MS: Readonly<Record<Severity, number | null>> = {
