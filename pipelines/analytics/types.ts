@@ -8,7 +8,17 @@ import type { Detection } from '../../engine/types.js';
 export type Severity = 'critical' | 'high' | 'medium' | 'low';
 
 export type AlarmKind =
-  'intrusion' | 'armed-person' | 'fight' | 'crowding' | 'loitering' | 'person-down' | 'camera-tamper';
+  | 'intrusion'
+  | 'armed-person'
+  | 'fight'
+  | 'crowding'
+  | 'loitering'
+  | 'person-down'
+  | 'camera-tamper'
+  // From scanner and sensor events (pipelines/fusion), not from video.
+  | 'panic'
+  | 'air-quality'
+  | 'fire';
 
 export interface Box {
   x1: number;
