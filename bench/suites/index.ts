@@ -5,6 +5,7 @@ import { detectSuite } from './detect.js';
 import { inferSuite } from './infer.js';
 import { ingestSuite } from './ingest.js';
 import { pipelineSuite } from './pipeline.js';
+import { sinkSuite } from './sink.js';
 
 /** Suites by name. Adding a benchmark is adding a file here, not editing the runner. */
 export const suites: readonly Suite[] = [
@@ -14,6 +15,7 @@ export const suites: readonly Suite[] = [
   inferSuite,
   pipelineSuite,
   accuracySuite,
+  sinkSuite,
 ];
 
 export function findSuite(name: string): Suite | undefined {
