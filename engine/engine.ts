@@ -24,6 +24,14 @@ import { Detector, detectorOptionsFromConfig, type DetectorOptions } from './poo
 import { FramePipeline, type PipelineResult } from './pipeline.js';
 import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
 import { CameraAnalytics } from '../pipelines/analytics/camera-analytics.js';
+import { ensureAlarmStream, ScannerConsumer } from '../connectors/nats/scanner-consumer.js';
+import {
+  CanteenCountWriter,
+  FindingWriter,
+  PresenceWriter,
+  ScannerEventWriter,
+} from '../connectors/timescale/fusion-writers.js';
+import { FusionService, type FusionWriters } from './fusion.js';
 import type { Alarm } from '../pipelines/analytics/types.js';
 import { autoPoolThreads } from './pools/sizing.js';
 import { formatStatus, type StatusSnapshot } from './status-line.js';
@@ -79,6 +87,10 @@ export class Engine {
   private readonly cameraAnalytics = new Map<string, CameraAnalytics>();
   private readonly alarmStates: AlarmStateMachine;
   private alarmTimer: NodeJS.Timeout | null = null;
+  /** Scanner and sensor events fused with the cameras (null when engine.fusion.enabled is false). */
+  private readonly fusion: FusionService | null;
+  private scanner: ScannerConsumer | null = null;
+  private fusionWriters: FusionWriters = { scanner: null, presence: null, findings: null, canteen: null };
   private sql: Sql | null = null;
   private dbState = 'starting';
   private statusTimer: NodeJS.Timeout | null = null;
@@ -103,6 +115,31 @@ export class Engine {
       cooldownMs: a.cooldownMs,
       elevatedZones: a.elevatedZones,
     });
+    this.fusion = cfg.engine.fusion.enabled
+      ? new FusionService(
+          cfg,
+          {
+            alarm: (c) => {
+              const change = this.alarmStates.offer(c);
+              if (change) this.onAlarm(change);
+            },
+            boost: (school, cameras) => {
+              const { boostFps, boostSeconds } = cfg.engine.alarms;
+              for (const cam of this.cameras)
+                if (cam.schoolId === school && cameras.includes(cam.cameraId))
+                  cam.source.boost(boostFps, boostSeconds * 1000);
+            },
+            finding: (f) => {
+              this.metrics.findings.inc({ kind: f.kind });
+              this.log.info('Finding', { kind: f.kind, school: f.schoolId, subject: f.subject, day: f.day });
+              if (!this.bus?.publishFinding(f))
+                this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
+            },
+            writers: () => this.fusionWriters,
+          },
+          this.log.child('fusion'),
+        )
+      : null;
   }
 
   async start(): Promise<void> {
@@ -118,7 +155,9 @@ export class Engine {
     this.startCameras();
     // Escalation and resolution happen with time, not only when a frame arrives.
     this.alarmTimer = setInterval(() => {
-      for (const change of this.alarmStates.tick(Date.now())) this.onAlarm(change);
+      const now = Date.now();
+      for (const change of this.alarmStates.tick(now)) this.onAlarm(change);
+      this.fusion?.tick(now);
     }, 1000);
     this.alarmTimer.unref();
     if (this.opts.statusLine ?? e.statusLine) this.startStatusLine();
@@ -172,13 +211,21 @@ export class Engine {
       metrics: this.metrics,
       log,
     });
-    this.alarmWriter = new AlarmWriter(sql, {
+    const writerOpts = {
       maxBatchRows: d.batchRows,
       maxQueueRows: d.maxQueueRows,
       flushIntervalMs: d.flushIntervalMs,
       metrics: this.metrics,
       log,
-    });
+    };
+    this.alarmWriter = new AlarmWriter(sql, writerOpts);
+    if (this.fusion)
+      this.fusionWriters = {
+        scanner: new ScannerEventWriter(sql, writerOpts),
+        presence: new PresenceWriter(sql, writerOpts),
+        findings: new FindingWriter(sql, writerOpts),
+        canteen: new CanteenCountWriter(sql, writerOpts),
+      };
     // Migrations wait for the database in the background: an unreachable database must not hold up
     // the cameras. Rows queue (bounded) in the writer meanwhile.
     void this.migrateUntilReady(sql, url, log);
@@ -193,6 +240,11 @@ export class Engine {
         this.dbState = 'up';
         this.writer?.start();
         this.alarmWriter?.start();
+        for (const w of Object.values(this.fusionWriters)) w?.start();
+        if (this.fusion)
+          await this.fusion
+            .writeTimetable(sql)
+            .catch((err: unknown) => log.warn('Timetable not written', { error: errorMessage(err) }));
         log.info('Database ready', { url: redact(url) });
         return;
       } catch (err) {
@@ -216,7 +268,7 @@ export class Engine {
       this.bus = await Bus.open({
         url: n.url,
         embedded: n.embedded,
-        storeDir: repoPath('data', 'nats'),
+        storeDir: resolvePath(n.storeDir),
         log,
         metrics: this.metrics,
       });
@@ -229,6 +281,7 @@ export class Engine {
         });
         this.boost.start();
       }
+      await this.openScanner(this.bus);
     } catch (err) {
       log.error('NATS unavailable; detections are counted as dropped until it is reachable', {
         url: n.url,
@@ -239,6 +292,31 @@ export class Engine {
         if (!this.stopping) void this.openBus();
       }, 10_000);
       this.busRetry.unref();
+    }
+  }
+
+  /** JetStream: the alarm stream (kept for downstream resume) and the durable consumer of scanner events. */
+  private async openScanner(bus: Bus): Promise<void> {
+    const fusion = this.fusion;
+    const log = this.log.child('scanner');
+    try {
+      await ensureAlarmStream(bus.nc);
+      if (!fusion) return;
+      const f = this.cfg.engine.fusion;
+      this.scanner = await ScannerConsumer.open(bus.nc, {
+        stream: f.stream,
+        durable: f.durable,
+        handle: (e) => fusion.handle(e),
+        log,
+        onCounted: (outcome, kind) => {
+          this.metrics.scanEvents.inc({ kind: kind ?? 'unknown', outcome });
+          if (outcome !== 'valid') this.metrics.dropped.inc({ stage: 'scan', reason: outcome });
+        },
+      });
+      log.info('Consuming scanner events', { stream: f.stream, durable: f.durable });
+    } catch (err) {
+      // No JetStream on an external NATS: the engine runs without fusion rather than not at all.
+      log.error('JetStream unavailable: scanner events are not consumed', { error: errorMessage(err) });
     }
   }
 
@@ -327,8 +405,10 @@ export class Engine {
     else if (r.detections.length)
       this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }, r.detections.length);
     this.metrics.stageSeconds.observe({ stage: 'end_to_end' }, (Date.now() - captureTimeMs) / 1000);
+    if (analysed && this.fusion)
+      this.fusion.onTracks(schoolId, cameraId, analysed.tracks, r.width, r.height, captureTimeMs);
     for (const c of analysed?.candidates ?? []) {
-      const change = this.alarmStates.offer(c);
+      const change = this.alarmStates.offer(this.fusion ? this.fusion.adjust(c) : c);
       if (change) this.onAlarm(change);
     }
   }
@@ -595,7 +675,10 @@ export class Engine {
       await step('database writer', () => this.writer!.stop());
       this.log.info('Flushed pending rows', { rows: pending, left: this.writer.pendingRows });
     }
+    if (this.scanner) await step('scanner consumer', () => this.scanner!.close());
     if (this.alarmWriter) await step('alarm writer', () => this.alarmWriter!.stop());
+    for (const [name, w] of Object.entries(this.fusionWriters))
+      if (w) await step(`${name} writer`, () => w.stop());
     if (this.sql) await step('database client', () => this.sql!.end({ timeout: 2 }));
     if (this.bus) await step('nats', () => this.bus!.close());
     for (const c of this.closers.reverse()) await step(c.name, c.close);

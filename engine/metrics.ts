@@ -50,6 +50,18 @@ export class Metrics {
     labelNames: ['kind', 'severity', 'state'] as const,
     registers: [this.registry],
   });
+  readonly scanEvents = new Counter({
+    name: 'kuzet_scan_events_total',
+    help: 'Scanner and sensor events from NATS, by kind and outcome (valid, invalid: sent to the DLQ, failed)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly findings = new Counter({
+    name: 'kuzet_findings_total',
+    help: 'Fusion findings (canteen-discrepancy, staff-absent-from-records, presence-mismatch)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly inferBatchSize = new Histogram({
     name: 'kuzet_infer_batch_size',
     help: 'Frames per inference call (dynamic batching)',

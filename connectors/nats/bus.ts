@@ -4,6 +4,7 @@ import { errorMessage, KuzetError } from '../../engine/errors.js';
 import type { Logger } from '../../engine/log.js';
 import type { Metrics } from '../../engine/metrics.js';
 import type { CameraStatus, FrameDetections } from '../../engine/types.js';
+import type { Finding } from '../../pipelines/fusion/types.js';
 import type { Alarm } from '../../pipelines/analytics/types.js';
 import { startNatsServer, type LocalNatsServer } from './server.js';
 
@@ -16,6 +17,8 @@ export const subjects = {
   camera: (schoolId: string, cameraId: string) => `kuzet.cam.${schoolId}.${cameraId}`,
   /** Severity first, so the police can subscribe to `kuzet.alarm.critical.>` across all schools. */
   alarm: (severity: string, schoolId: string) => `kuzet.alarm.${severity}.${schoolId}`,
+  /** Administrative findings of fusion (canteen discrepancies, staff audit, presence mismatches). */
+  finding: (kind: string, schoolId: string) => `kuzet.finding.${kind}.${schoolId}`,
 } as const;
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -213,6 +216,20 @@ export class Bus {
   }
 
   /** One alarm state change. Like every publish, dropped and counted (never thrown) while NATS is away. */
+  /** `{ v: 1, kind, school, subject, day, values, time }` on kuzet.finding.<kind>.<schoolId>. */
+  publishFinding(f: Finding): boolean {
+    const msg = {
+      v: 1,
+      kind: f.kind,
+      school: f.schoolId,
+      subject: f.subject,
+      day: f.day,
+      values: f.values,
+      time: f.time,
+    };
+    return this.publish(subjects.finding(f.kind, f.schoolId), packr.pack(msg), 'finding');
+  }
+
   publishAlarm(alarm: Alarm): boolean {
     return this.publish(subjects.alarm(alarm.severity, alarm.schoolId), encodeAlarm(alarm), 'alarm');
   }

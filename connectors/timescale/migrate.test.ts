@@ -22,7 +22,10 @@ describe('migrate', { timeout: 60_000 }, () => {
     it('creates the detections hypertable once, however often it runs', async () => {
       const lines: Array<{ level: string; msg: string }> = [];
       const first = await migrate(sql, recordingLogger(lines));
-      assert.deepEqual(first, { applied: ['001_detections.sql', '002_alarms.sql'], timescale: true });
+      assert.deepEqual(first, {
+        applied: ['001_detections.sql', '002_alarms.sql', '003_fusion.sql', '004_detection_keys.sql'],
+        timescale: true,
+      });
       const second = await migrate(sql, recordingLogger(lines));
       assert.deepEqual(second, { applied: [], timescale: true });
       assert.equal(lines.filter((l) => l.level === 'warn').length, 0);
@@ -39,6 +42,8 @@ describe('migrate', { timeout: 60_000 }, () => {
         [
           { id: 1, name: '001_detections.sql' },
           { id: 2, name: '002_alarms.sql' },
+          { id: 3, name: '003_fusion.sql' },
+          { id: 4, name: '004_detection_keys.sql' },
         ],
       );
       const [idx] =
@@ -72,7 +77,7 @@ describe('migrate', { timeout: 60_000 }, () => {
     it('falls back to a plain table with one warning, and stays idempotent', async () => {
       const lines: Array<{ level: string; msg: string }> = [];
       assert.deepEqual(await migrate(sql, recordingLogger(lines)), {
-        applied: ['001_detections.sql', '002_alarms.sql'],
+        applied: ['001_detections.sql', '002_alarms.sql', '003_fusion.sql', '004_detection_keys.sql'],
         timescale: false,
       });
       const warnings = lines.filter((l) => l.level === 'warn');

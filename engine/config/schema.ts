@@ -261,9 +261,11 @@ export const engineSchema = z
         url: z.string().default('nats://127.0.0.1:4222'),
         /** auto: start a local `nats-server -js` child when nothing answers at `url`. */
         embedded: z.enum(['auto', 'always', 'never']).default('auto'),
+        /** JetStream storage of the local nats-server (relative to the repository root, or absolute). */
+        storeDir: z.string().min(1).default('data/nats'),
       })
       .strict()
-      .default({ url: 'nats://127.0.0.1:4222', embedded: 'auto' }),
+      .default({ url: 'nats://127.0.0.1:4222', embedded: 'auto', storeDir: 'data/nats' }),
     database: z
       .object({
         /** External TimescaleDB/PostgreSQL. Empty: run the embedded TimescaleDB. */
