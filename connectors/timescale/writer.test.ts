@@ -153,6 +153,7 @@ describe('DetectionWriter', { timeout: 60_000 }, () => {
         frame_seq: '8',
         frame_w: 1920,
         frame_h: 1080,
+        det_idx: 0,
       },
     );
     const [nullTrack] =

@@ -1,8 +1,9 @@
 import type { Sql } from 'postgres';
-import { errorMessage } from '../../engine/errors.js';
+import { KuzetError, errorMessage } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { Metrics } from '../../engine/metrics.js';
 import type { FrameDetections } from '../../engine/types.js';
+import { Spool, type SpoolBatch } from './spool.js';
 
 /** Options shared by every batched table writer. */
 export interface BatchWriterOptions {
@@ -16,6 +17,19 @@ export interface BatchWriterOptions {
   retryMaxMs?: number;
   metrics?: Metrics;
   log?: Logger;
+  /**
+   * Folder of an on-disk journal (see spool.ts). With it, rows that would wait too long in memory while the
+   * database is down go to disk instead, and are replayed in order, before newer rows, when it is back; rows
+   * left at stop() stay there for the next process. Without it, rows beyond maxQueueRows are dropped.
+   */
+  spoolDir?: string;
+  /** Spool the queue once the database has been down this long (5000 ms by default)... */
+  spoolAfterMs?: number;
+  /** ...or as soon as this many rows are queued (maxQueueRows / 2 by default). */
+  spoolAtRows?: number;
+  /** Disk budget of the spool; past it its oldest rows are dropped and counted (1 GiB by default). */
+  spoolMaxBytes?: number;
+  spoolSegmentBytes?: number;
 }
 
 export type DetectionWriterOptions = BatchWriterOptions;
@@ -47,6 +61,8 @@ export interface DetectionRow {
   frame_seq: number;
   frame_w: number;
   frame_h: number;
+  /** Index of the detection within its frame: with (school_id, camera_id, frame_seq, time) the row's unique key. */
+  det_idx: number;
 }
 
 const DETECTIONS: BatchTarget<DetectionRow> = {
@@ -62,14 +78,17 @@ const DETECTIONS: BatchTarget<DetectionRow> = {
     'frame_seq',
     'frame_w',
     'frame_h',
+    'det_idx',
   ],
-  ignoreConflicts: false,
+  // (school_id, camera_id, frame_seq, det_idx, time) is unique (migration 004): replays are stored once.
+  ignoreConflicts: true,
   stage: 'store',
   component: 'timescale_writer',
   noun: 'detections',
 };
 const HARD_MAX_BATCH_ROWS = 1000;
 const STOP_DEADLINE_MS = 5000;
+const DEFAULT_SPOOL_AFTER_MS = 5000;
 
 /**
  * FIFO of rows with O(1) removal at the head (dropping the oldest happens on every enqueue while the database
@@ -137,6 +156,12 @@ function errorType(err: unknown): string {
  * bounded queue (oldest dropped and counted when full), writes retry with backoff, and nothing here ever
  * throws into the frame path. Delivery is at least once: a batch whose commit reply is lost is sent again
  * (targets with ignoreConflicts make that harmless).
+ *
+ * With spoolDir, rows go to an on-disk journal instead of piling up in memory while the database is down
+ * (down for spoolAfterMs, or spoolAtRows queued). Order is kept: the spool only ever takes the head of the
+ * queue (never while a queued batch is in flight, whose failure would put it back behind them), and the pump
+ * replays the spool before the queue. A spooled batch is committed in the journal only after its INSERT
+ * succeeds, so a crash in between replays it, and ON CONFLICT DO NOTHING stores it once.
  */
 export class BatchWriter<Row extends object> {
   private readonly log: Logger;
@@ -155,6 +180,13 @@ export class BatchWriter<Row extends object> {
   private retryDelayMs = 0;
   private retryAt = 0;
   private downSince: number | null = null;
+  private readonly spool: Spool<Row> | null = null;
+  private readonly spoolAfterMs: number;
+  private readonly spoolAtRows: number;
+  private replayIter: AsyncGenerator<SpoolBatch<Row>> | null = null;
+  /** Read from the spool, not yet written (a failed attempt keeps it here for the retry). */
+  private replayHeld: SpoolBatch<Row> | null = null;
+  private spoolFailing = false;
 
   constructor(
     private readonly sql: Sql,
@@ -168,11 +200,45 @@ export class BatchWriter<Row extends object> {
     this.flushIntervalMs = opts.flushIntervalMs ?? 500;
     this.retryMinMs = opts.retryMinMs ?? 250;
     this.retryMaxMs = opts.retryMaxMs ?? 5000;
+    this.spoolAfterMs = opts.spoolAfterMs ?? DEFAULT_SPOOL_AFTER_MS;
+    this.spoolAtRows = Math.max(1, opts.spoolAtRows ?? Math.floor(this.maxQueueRows / 2));
+    if (opts.spoolDir !== undefined) {
+      try {
+        this.spool = new Spool<Row>(opts.spoolDir, {
+          ...(opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {}),
+          ...(opts.spoolSegmentBytes !== undefined ? { segmentBytes: opts.spoolSegmentBytes } : {}),
+        });
+      } catch (err) {
+        throw new KuzetError(
+          'KUZET_ERR_DB',
+          `Cannot open the ${target.noun} spool in ${opts.spoolDir}: ${errorMessage(err)}`,
+          { cause: err },
+        );
+      }
+      const truncated = this.spool.truncatedRecords;
+      if (truncated > 0) {
+        this.metrics?.dropped.inc({ stage: target.stage, reason: 'spool_truncated' }, truncated);
+        this.log.warn(`Skipped ${target.noun} spool records cut short by a crash`, {
+          records: truncated,
+          spoolDir: opts.spoolDir,
+        });
+      }
+      if (this.spool.pendingRows > 0)
+        this.log.info(`Found spooled ${target.noun}; replaying them first`, {
+          rows: this.spool.pendingRows,
+          spoolDir: opts.spoolDir,
+        });
+    }
   }
 
-  /** Rows not yet confirmed written (queued and in flight). */
+  /** Rows waiting in the on-disk spool (0 without spoolDir). */
+  get spooledRows(): number {
+    return this.spool?.pendingRows ?? 0;
+  }
+
+  /** Rows not yet confirmed written (queued, in flight and spooled). */
   get pendingRows(): number {
-    return this.queue.length + this.inflightRows;
+    return this.queue.length + this.inflightRows + this.spooledRows;
   }
 
   /** Whether the last write attempt failed. */
@@ -184,6 +250,8 @@ export class BatchWriter<Row extends object> {
   protected enqueueRows(rows: Iterable<Row>): void {
     if (this.stopped) return;
     for (const row of rows) this.queue.push(row);
+    // From the frame path, spool whole batches only: one tiny record per frame would replay slowly.
+    this.maybeSpool(this.maxBatchRows);
     this.enforceBound();
     this.metrics?.queueDepth.set({ stage: this.target.stage }, this.pendingRows);
     // A full batch need not wait for the timer, unless we are backing off from a failure.
@@ -223,7 +291,7 @@ export class BatchWriter<Row extends object> {
         // A write that hangs (database accepts TCP but never answers) must not hold shutdown past the deadline.
         const attempt = (this.pumping ?? this.run(true)).then(() => 'done' as const);
         if ((await Promise.race([attempt, expired.promise])) === 'expired') break;
-        if (this.queue.length > 0 && this.databaseDown) {
+        if (this.pendingRows > 0 && this.databaseDown) {
           const pause = delay(Math.min(this.retryDelayMs, Math.max(0, deadline - Date.now())));
           await Promise.race([pause.promise, expired.promise]);
           pause.cancel();
@@ -232,6 +300,9 @@ export class BatchWriter<Row extends object> {
     } finally {
       expired.cancel();
     }
+    // With a spool nothing is dropped: what is left waits on disk for the next process.
+    if (this.queue.length > 0 && this.spool) this.spoolQueue();
+    this.closeSpool();
     const left = this.queue.length;
     if (left > 0) {
       this.queue.dropOldest(left);
@@ -260,14 +331,21 @@ export class BatchWriter<Row extends object> {
   }
 
   private async pump(ignoreBackoff: boolean): Promise<void> {
-    while (this.queue.length > 0) {
-      if (!ignoreBackoff && Date.now() < this.retryAt) return;
-      const batch = this.queue.take(this.maxBatchRows);
-      this.inflightRows = batch.length;
+    for (;;) {
+      if (!ignoreBackoff && Date.now() < this.retryAt) {
+        this.maybeSpool(1);
+        return;
+      }
+      const spooled = await this.nextSpooled();
+      if (!spooled && this.queue.length === 0) return;
+      const batch = spooled ? spooled.rows : this.queue.take(this.maxBatchRows);
+      // Spooled rows are counted by the spool until committed.
+      this.inflightRows = spooled ? 0 : batch.length;
       const t0 = performance.now();
       try {
         const written = await this.insert(batch);
         this.inflightRows = 0;
+        if (spooled) this.commitSpooled(spooled);
         this.metrics?.stageSeconds.observe({ stage: this.target.stage }, (performance.now() - t0) / 1000);
         this.metrics?.rowsWritten.inc({ table: this.target.table }, written);
         this.markUp();
@@ -281,11 +359,14 @@ export class BatchWriter<Row extends object> {
             rows: batch.length,
             error: errorMessage(err),
           });
+          if (spooled) this.commitSpooled(spooled);
           continue;
         }
-        this.queue.unshift(batch);
-        this.enforceBound();
+        // A spooled batch stays held for the retry; a queued one goes back to the head of the queue.
+        if (!spooled) this.queue.unshift(batch);
         this.markDown(err);
+        this.maybeSpool(1);
+        this.enforceBound();
         return;
       } finally {
         this.metrics?.queueDepth.set({ stage: this.target.stage }, this.pendingRows);
@@ -301,6 +382,89 @@ export class BatchWriter<Row extends object> {
       ? await this.sql`INSERT INTO ${this.sql(table)} ${rows} ON CONFLICT DO NOTHING`
       : await this.sql`INSERT INTO ${this.sql(table)} ${rows}`;
     return result.count;
+  }
+
+  /** The next batch to replay from the spool, or null when it has nothing left. */
+  private async nextSpooled(): Promise<SpoolBatch<Row> | null> {
+    const spool = this.spool;
+    if (!spool) return null;
+    if (this.replayHeld) {
+      if (spool.holds(this.replayHeld.position)) return this.replayHeld;
+      // Its segment was dropped to keep within spoolMaxBytes (and its rows counted then).
+      this.replayHeld = null;
+    }
+    if (spool.pendingRows === 0) return null;
+    this.replayIter ??= spool.replay(this.maxBatchRows);
+    const next = await this.replayIter.next();
+    if (next.done) {
+      this.replayIter = null;
+      return null;
+    }
+    this.replayHeld = next.value;
+    return next.value;
+  }
+
+  private commitSpooled(batch: SpoolBatch<Row>): void {
+    this.replayHeld = null;
+    try {
+      this.spool?.commit(batch.position);
+    } catch (err) {
+      // The rows are stored; a cursor not saved only means they are replayed (and skipped) once more.
+      this.log.warn(`Could not record replayed ${this.target.noun} in the spool`, {
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  /**
+   * Moves the queue to the spool when the database is down for long or the queue is filling. Not while a
+   * queued batch is in flight: its failure would put it back behind the rows spooled meanwhile.
+   */
+  private maybeSpool(minRows: number): void {
+    if (!this.spool || this.stopped || this.inflightRows > 0 || this.queue.length < minRows) return;
+    const downLong = this.downSince !== null && Date.now() - this.downSince >= this.spoolAfterMs;
+    if (downLong || this.queue.length >= this.spoolAtRows) this.spoolQueue();
+  }
+
+  private spoolQueue(): void {
+    const spool = this.spool;
+    if (!spool) return;
+    while (this.queue.length > 0) {
+      const batch = this.queue.take(this.maxBatchRows);
+      let dropped: number;
+      try {
+        dropped = spool.append(batch);
+      } catch (err) {
+        this.queue.unshift(batch);
+        // Disk full or gone: the rows stay in memory under maxQueueRows, as without a spool.
+        if (!this.spoolFailing)
+          this.log.error(`Cannot spool ${this.target.noun} to disk; keeping them in memory`, {
+            error: errorMessage(err),
+            spoolDir: spool.dir,
+          });
+        this.spoolFailing = true;
+        this.metrics?.errors.inc({ component: this.target.component, type: 'spool' });
+        return;
+      }
+      this.spoolFailing = false;
+      if (dropped > 0) {
+        this.metrics?.dropped.inc({ stage: this.target.stage, reason: 'spool_full' }, dropped);
+        this.log.error(`Spool of ${this.target.noun} is full; dropped its oldest rows`, { rows: dropped });
+      }
+    }
+    this.metrics?.queueDepth.set({ stage: this.target.stage }, this.pendingRows);
+  }
+
+  private closeSpool(): void {
+    const iter = this.replayIter;
+    this.replayIter = null;
+    this.replayHeld = null;
+    void iter?.return(undefined);
+    try {
+      this.spool?.close();
+    } catch (err) {
+      this.log.warn(`Could not close the ${this.target.noun} spool cleanly`, { error: errorMessage(err) });
+    }
   }
 
   private enforceBound(): void {
@@ -346,7 +510,7 @@ export class DetectionWriter extends BatchWriter<DetectionRow> {
     if (frame.detections.length === 0) return;
     const time = new Date(frame.captureTimeMs);
     this.enqueueRows(
-      frame.detections.map((d) => ({
+      frame.detections.map((d, i) => ({
         time,
         school_id: frame.schoolId,
         camera_id: frame.cameraId,
@@ -357,6 +521,7 @@ export class DetectionWriter extends BatchWriter<DetectionRow> {
         frame_seq: frame.seq,
         frame_w: frame.width,
         frame_h: frame.height,
+        det_idx: i,
       })),
     );
   }

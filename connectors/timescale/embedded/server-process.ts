@@ -88,6 +88,9 @@ async function start(req: StartRequest): Promise<void> {
   });
   db = pg;
   await pg.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+  // On a reopened data directory CREATE EXTENSION is a no-op and the library stays unloaded: hypertable
+  // inserts then fail ("invalid INSERT on the root table") and TSL features (continuous aggregates) are off.
+  await pg.exec(`LOAD 'timescaledb'`);
   // This PGlite build starts with client_min_messages = debug3, which would send every client DEBUG notices
   // (EventTriggerInvoke ... on each CREATE TABLE). One session serves everyone, so one SET fixes it for all.
   await pg.exec('SET client_min_messages TO notice; SET log_min_messages TO warning');
