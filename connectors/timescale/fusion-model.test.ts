@@ -284,9 +284,9 @@ describe('fusion model (migration 003)', { timeout: 120_000 }, () => {
         [4, ['backpack']],
       ];
       for (const [seq, classes] of frames) {
-        for (const cls of classes) {
-          await sql`INSERT INTO detections (time, school_id, camera_id, class, score, box, frame_seq)
-            VALUES (${new Date(minute.getTime() + seq * 1000)}, ${SCHOOL}, 'cam-1', ${cls}, 0.9, '{1,2,3,4}', ${seq})`;
+        for (const [idx, cls] of classes.entries()) {
+          await sql`INSERT INTO detections (time, school_id, camera_id, class, score, box, frame_seq, det_idx)
+            VALUES (${new Date(minute.getTime() + seq * 1000)}, ${SCHOOL}, 'cam-1', ${cls}, 0.9, '{1,2,3,4}', ${seq}, ${idx})`;
         }
       }
       const end = new Date(minute.getTime() + 60_000);
