@@ -204,12 +204,18 @@ export class Engine {
     this.databaseUrl = url;
     const sql = connectTimescale(url, log);
     this.sql = sql;
+    // A journal per table while the database is away; none for an in-memory embedded database (nothing to keep).
+    const spool = (table: string) =>
+      d.spoolDir && !(d.url === '' && d.embeddedDataDir === 'memory')
+        ? { spoolDir: resolvePath(`${d.spoolDir}/${table}`) }
+        : {};
     this.writer = new DetectionWriter(sql, {
       maxBatchRows: d.batchRows,
       maxQueueRows: d.maxQueueRows,
       flushIntervalMs: d.flushIntervalMs,
       metrics: this.metrics,
       log,
+      ...spool('detections'),
     });
     const writerOpts = {
       maxBatchRows: d.batchRows,
@@ -218,13 +224,13 @@ export class Engine {
       metrics: this.metrics,
       log,
     };
-    this.alarmWriter = new AlarmWriter(sql, writerOpts);
+    this.alarmWriter = new AlarmWriter(sql, { ...writerOpts, ...spool('alarms') });
     if (this.fusion)
       this.fusionWriters = {
-        scanner: new ScannerEventWriter(sql, writerOpts),
-        presence: new PresenceWriter(sql, writerOpts),
-        findings: new FindingWriter(sql, writerOpts),
-        canteen: new CanteenCountWriter(sql, writerOpts),
+        scanner: new ScannerEventWriter(sql, { ...writerOpts, ...spool('scanner_events') }),
+        presence: new PresenceWriter(sql, { ...writerOpts, ...spool('presence') }),
+        findings: new FindingWriter(sql, { ...writerOpts, ...spool('findings') }),
+        canteen: new CanteenCountWriter(sql, { ...writerOpts, ...spool('canteen_counts') }),
       };
     // Migrations wait for the database in the background: an unreachable database must not hold up
     // the cameras. Rows queue (bounded) in the writer meanwhile.
@@ -241,6 +247,9 @@ export class Engine {
         this.writer?.start();
         this.alarmWriter?.start();
         for (const w of Object.values(this.fusionWriters)) w?.start();
+        await this.applyStoragePolicies(sql).catch((err: unknown) =>
+          log.warn('Storage policies not applied', { error: errorMessage(err) }),
+        );
         if (this.fusion)
           await this.fusion
             .writeTimetable(sql)
@@ -259,6 +268,17 @@ export class Engine {
         delay = Math.min(delay * 2, 30_000);
       }
     }
+  }
+
+  /** engine.database compression/retention settings → kuzet_storage_policies (migration 003) → TimescaleDB jobs. */
+  private async applyStoragePolicies(sql: Sql): Promise<void> {
+    const d = this.cfg.engine.database;
+    const days = (n: number) => `${n} days`;
+    await sql`update kuzet_storage_policies set after = ${days(d.compressDetectionsAfterDays)}::interval where name = 'detections_compress'`;
+    await sql`update kuzet_storage_policies set after = ${days(d.retainDetectionsDays)}::interval where name = 'detections_retain'`;
+    await sql`update kuzet_storage_policies set after = ${days(d.retainScannerEventsDays)}::interval where name = 'scanner_events_retain'`;
+    const [{ n }] = await sql<{ n: number }[]>`select kuzet_apply_storage_policies() as n`;
+    this.log.info('Storage policies applied', { policies: n });
   }
 
   private async openBus(): Promise<void> {

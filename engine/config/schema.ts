@@ -276,6 +276,12 @@ export const engineSchema = z
         batchRows: z.number().int().min(1).max(1000).default(1000),
         flushIntervalMs: z.number().int().positive().default(500),
         maxQueueRows: z.number().int().positive().default(100_000),
+        /** While the database is away, rows go to an on-disk journal here (one folder per table); '' keeps them in memory only. */
+        spoolDir: z.string().default('data/spool'),
+        /** Storage policies (TimescaleDB only): compress detections after N days, drop detections / scanner events after N days. */
+        compressDetectionsAfterDays: z.number().int().min(1).default(7),
+        retainDetectionsDays: z.number().int().min(1).default(90),
+        retainScannerEventsDays: z.number().int().min(1).default(400),
       })
       .strict()
       .default({
@@ -285,6 +291,10 @@ export const engineSchema = z
         batchRows: 1000,
         flushIntervalMs: 500,
         maxQueueRows: 100_000,
+        spoolDir: 'data/spool',
+        compressDetectionsAfterDays: 7,
+        retainDetectionsDays: 90,
+        retainScannerEventsDays: 400,
       }),
     pools: z
       .object({
