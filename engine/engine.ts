@@ -26,6 +26,7 @@ import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
 import { CameraAnalytics } from '../pipelines/analytics/camera-analytics.js';
 import { ensureAlarmStream, ScannerConsumer } from '../connectors/nats/scanner-consumer.js';
 import {
+  CameraHealthWriter,
   CanteenCountWriter,
   FindingWriter,
   PresenceWriter,
@@ -83,6 +84,7 @@ export class Engine {
   private busRetry: NodeJS.Timeout | null = null;
   private writer: DetectionWriter | null = null;
   private alarmWriter: AlarmWriter | null = null;
+  private healthWriter: CameraHealthWriter | null = null;
   /** Tracker + analytics per camera key, built from the camera's zones and its pipeline's analytics settings. */
   private readonly cameraAnalytics = new Map<string, CameraAnalytics>();
   private readonly alarmStates: AlarmStateMachine;
@@ -225,6 +227,7 @@ export class Engine {
       log,
     };
     this.alarmWriter = new AlarmWriter(sql, { ...writerOpts, ...spool('alarms') });
+    this.healthWriter = new CameraHealthWriter(sql, { ...writerOpts, ...spool('camera_health') });
     if (this.fusion)
       this.fusionWriters = {
         scanner: new ScannerEventWriter(sql, { ...writerOpts, ...spool('scanner_events') }),
@@ -246,6 +249,7 @@ export class Engine {
         this.dbState = 'up';
         this.writer?.start();
         this.alarmWriter?.start();
+        this.healthWriter?.start();
         for (const w of Object.values(this.fusionWriters)) w?.start();
         await this.applyStoragePolicies(sql).catch((err: unknown) =>
           log.warn('Storage policies not applied', { error: errorMessage(err) }),
@@ -569,6 +573,20 @@ export class Engine {
     this.healthTimer = setInterval(() => {
       const now = Date.now();
       for (const cam of this.cameras) this.health?.update(cam.key, cam.source.counters, now);
+      // History for Grafana: one row per camera per update (camera_health).
+      if (this.healthWriter && this.health) {
+        const time = new Date(now);
+        for (const c of this.health.snapshot(now))
+          this.healthWriter.enqueue({
+            time,
+            school_id: c.schoolId,
+            camera_id: c.cameraId,
+            state: c.state,
+            fps: c.fps,
+            loss_ratio: c.lossRatio,
+            bitrate_kbps: c.bitrateBps === null ? null : c.bitrateBps / 1000,
+          });
+      }
     }, h.updateIntervalMs);
     this.healthTimer.unref();
   }
@@ -697,6 +715,7 @@ export class Engine {
     }
     if (this.scanner) await step('scanner consumer', () => this.scanner!.close());
     if (this.alarmWriter) await step('alarm writer', () => this.alarmWriter!.stop());
+    if (this.healthWriter) await step('camera health writer', () => this.healthWriter!.stop());
     for (const [name, w] of Object.entries(this.fusionWriters))
       if (w) await step(`${name} writer`, () => w.stop());
     if (this.sql) await step('database client', () => this.sql!.end({ timeout: 2 }));

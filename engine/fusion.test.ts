@@ -240,6 +240,13 @@ schools:
     ]);
     assert.match(dead.find((d) => d.subject.endsWith('turnstile.s1'))!.reason, /person: required/);
     assert.match(dead.find((d) => d.subject.endsWith('air.s1'))!.reason, /not valid JSON/);
+    // Camera health history for Grafana.
+    await waitFor('camera_health rows', 20_000, async () => {
+      const rows = await sql<
+        { state: string }[]
+      >`select state from camera_health where school_id = 's1' and camera_id = 'canteen'`;
+      return rows.some((r) => r.state === 'online') ? true : undefined;
+    });
     const metrics = await engine.metrics.registry.getSingleMetricAsString('kuzet_scan_events_total');
     assert.match(metrics, /kuzet_scan_events_total\{kind="turnstile",outcome="valid"\} 6/);
     alarmSub.unsubscribe();

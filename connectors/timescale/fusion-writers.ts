@@ -42,6 +42,16 @@ export interface FindingRow {
   values: Record<string, number | string>;
 }
 
+export interface CameraHealthRow {
+  time: Date;
+  school_id: string;
+  camera_id: string;
+  state: string;
+  fps: number | null;
+  loss_ratio: number | null;
+  bitrate_kbps: number | null;
+}
+
 export interface CanteenCountRow {
   time: Date;
   school_id: string;
@@ -92,6 +102,11 @@ const FINDINGS = target<FindingRow>(
   'findings',
   ['time', 'school_id', 'kind', 'subject', 'day', 'values'],
   'findings',
+);
+const CAMERA_HEALTH = target<CameraHealthRow>(
+  'camera_health',
+  ['time', 'school_id', 'camera_id', 'state', 'fps', 'loss_ratio', 'bitrate_kbps'],
+  'camera health samples',
 );
 const CANTEEN_COUNTS = target<CanteenCountRow>(
   'canteen_counts',
@@ -170,5 +185,15 @@ export class CanteenCountWriter extends BatchWriter<CanteenCountRow> {
   enqueue(row: Omit<CanteenCountRow, 'time'> & { timeMs: number }): void {
     const { timeMs, ...rest } = row;
     this.enqueueRows([{ ...rest, time: new Date(timeMs) }]);
+  }
+}
+
+/** Per-camera health samples (state, fps, loss, bitrate) for the operators' Grafana history. */
+export class CameraHealthWriter extends BatchWriter<CameraHealthRow> {
+  constructor(sql: Sql, opts: BatchWriterOptions = {}) {
+    super(sql, CAMERA_HEALTH, { ...opts, log: opts.log ?? createLogger('timescale.camera-health-writer') });
+  }
+  enqueue(row: CameraHealthRow): void {
+    this.enqueueRows([row]);
   }
 }
