@@ -21,7 +21,7 @@ import {
 import { CanteenReconciler } from '../pipelines/fusion/canteen.js';
 import { EntryCounter } from '../pipelines/fusion/entry-counter.js';
 import { LatenessBook } from '../pipelines/fusion/lateness.js';
-import { hhmmToMinutes, localInstant } from '../pipelines/fusion/local-date.js';
+import { addDays, hhmmToMinutes, localInstant } from '../pipelines/fusion/local-date.js';
 import { PresenceBook } from '../pipelines/fusion/presence.js';
 import { parseStaffRegistry, StaffAudit } from '../pipelines/fusion/staff-audit.js';
 import type { Finding, ScanEvent } from '../pipelines/fusion/types.js';
@@ -54,6 +54,10 @@ export class FusionService {
   private readonly timeZones = new Map<string, string>();
   /** `school/camera` → counter of people entering its canteen/entrance zones, with the windows it serves. */
   private readonly entryCounters = new Map<string, EntryCounter>();
+  /** `school/camera` → counter of people entering its entrance zones (the turnstiles' cross-check). */
+  private readonly entranceCounters = new Map<string, EntryCounter>();
+  /** Per `school/day`: distinct people the turnstiles let in, and people the entrance cameras saw entering. */
+  private readonly daily = new Map<string, { turnstileIn: Set<string>; cameraEntered: number }>();
   /** Meal windows and days already closed, and local days already ended, so each is reported once. */
   private readonly closed = new Set<string>();
   private lastDay = new Map<string, string>();
@@ -82,6 +86,11 @@ export class FusionService {
           this.entryCounters.set(`${s.id}/${camId}`, new EntryCounter(zones));
         }
     }
+    for (const s of cfg.schools)
+      for (const cam of s.cameras) {
+        const doors = cam.zones.filter((z) => z.kind === 'entrance');
+        if (doors.length) this.entranceCounters.set(`${s.id}/${cam.id}`, new EntryCounter(doors));
+      }
     this.presence = new PresenceBook({ timeZoneOf: (id) => this.timeZones.get(id) ?? 'Asia/Almaty' });
     this.lateness = new LatenessBook(cfg.schools);
     this.canteen = new CanteenReconciler(cfg.schools, {
@@ -99,6 +108,7 @@ export class FusionService {
       case 'turnstile':
         this.presence.record(e);
         this.lateness.record(e);
+        if (e.direction === 'in') this.dayOf(e.schoolId, e.time).turnstileIn.add(e.person);
         this.staff?.record(e);
         w.presence?.enqueue(e);
         break;
@@ -124,6 +134,8 @@ export class FusionService {
     h: number,
     timeMs: number,
   ): void {
+    const door = this.entranceCounters.get(`${schoolId}/${cameraId}`);
+    if (door) this.dayOf(schoolId, timeMs).cameraEntered += door.update(tracks, w, h, timeMs);
     const counter = this.entryCounters.get(`${schoolId}/${cameraId}`);
     if (!counter) return;
     const entered = counter.update(tracks, w, h, timeMs);
@@ -167,6 +179,8 @@ export class FusionService {
       this.lastDay.set(s.id, day);
       if (previous !== undefined && previous !== day) {
         for (const f of this.presence.endOfDay(s.id, previous, nowMs)) this.emit(f);
+        const crossCheck = this.entranceCrossCheck(s.id, previous, nowMs);
+        if (crossCheck) this.emit(crossCheck);
         for (const f of this.staff?.audit(s.id, previous, nowMs) ?? []) this.emit(f);
         this.canteen.prune(previous);
         for (const k of this.closed) if (k.endsWith(`/${previous}`)) this.closed.delete(k);
@@ -192,6 +206,51 @@ export class FusionService {
         await sql`insert into meal_windows (school_id, window_id, from_time, to_time) values (${s.id}, ${w.id}, ${w.from}, ${w.to})
           on conflict (school_id, window_id) do update set from_time = excluded.from_time, to_time = excluded.to_time`;
     }
+  }
+
+  /**
+   * Turnstile entries vs people the entrance cameras saw entering, for one local day: a gap above the
+   * canteen thresholds (the same share and minimum) is a `presence-mismatch` finding (subject `entrances`).
+   * More seen than let in: people bypass the turnstiles; fewer: cameras miss a door, or badges are lent.
+   */
+  entranceCrossCheck(schoolId: string, day: string, nowMs: number): Finding | null {
+    const key = `${schoolId}/${day}`;
+    const d = this.daily.get(key);
+    this.daily.delete(key);
+    if (!d || this.entranceCountersOf(schoolId) === 0) return null;
+    const turnstileIn = d.turnstileIn.size;
+    const gap = d.cameraEntered - turnstileIn;
+    const share = Math.abs(gap) / Math.max(1, turnstileIn, d.cameraEntered);
+    const f = this.cfg.engine.fusion;
+    if (Math.abs(gap) <= f.canteenMinGap || share <= f.canteenGapRatio) return null;
+    return {
+      kind: 'presence-mismatch',
+      schoolId,
+      subject: 'entrances',
+      day,
+      values: { turnstileIn, cameraEntered: d.cameraEntered, gap, gapShare: Number(share.toFixed(3)) },
+      time: nowMs,
+    };
+  }
+
+  private entranceCountersOf(schoolId: string): number {
+    let n = 0;
+    for (const k of this.entranceCounters.keys()) if (k.startsWith(`${schoolId}/`)) n++;
+    return n;
+  }
+
+  private dayOf(schoolId: string, timeMs: number): { turnstileIn: Set<string>; cameraEntered: number } {
+    const day = localInstant(timeMs, this.timeZones.get(schoolId) ?? 'Asia/Almaty').date;
+    const key = `${schoolId}/${day}`;
+    let d = this.daily.get(key);
+    if (!d) {
+      d = { turnstileIn: new Set(), cameraEntered: 0 };
+      this.daily.set(key, d);
+      // Bounded: days that were never closed (engine restarted across midnight) are dropped after two more.
+      for (const k of this.daily.keys())
+        if (k.startsWith(`${schoolId}/`) && k < `${schoolId}/${addDays(day, -2)}`) this.daily.delete(k);
+    }
+    return d;
   }
 
   private emit(f: Finding): void {
