@@ -92,6 +92,8 @@ export class Engine {
   /** Scanner and sensor events fused with the cameras (null when engine.fusion.enabled is false). */
   private readonly fusion: FusionService | null;
   private scanner: ScannerConsumer | null = null;
+  /** The database writers exist (or there is no database): scanner events can be consumed and acked. */
+  private databaseOpened = false;
   private fusionWriters: FusionWriters = { scanner: null, presence: null, findings: null, canteen: null };
   private sql: Sql | null = null;
   private dbState = 'starting';
@@ -138,6 +140,7 @@ export class Engine {
                 this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
             },
             writers: () => this.fusionWriters,
+            unstored: () => this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' }),
           },
           this.log.child('fusion'),
         )
@@ -153,6 +156,8 @@ export class Engine {
 
     if (this.cfg.demoFleet.enabled) await this.startDemoFleet();
     await Promise.all([this.openDatabase(), this.openBus()]);
+    this.databaseOpened = true;
+    if (this.bus && !this.scanner) await this.openScanner(this.bus);
     this.startDetectors();
     this.startCameras();
     // Escalation and resolution happen with time, not only when a frame arrives.
@@ -305,7 +310,8 @@ export class Engine {
         });
         this.boost.start();
       }
-      await this.openScanner(this.bus);
+      // Scanner events are acknowledged once written: consume only when the writers exist (see start()).
+      if (this.databaseOpened) await this.openScanner(this.bus);
     } catch (err) {
       log.error('NATS unavailable; detections are counted as dropped until it is reachable', {
         url: n.url,

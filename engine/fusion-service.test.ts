@@ -42,6 +42,7 @@ schools:
       boost: (_s, cams) => void boosts.push([...cams]),
       finding: (x) => void findings.push(x),
       writers: () => ({ scanner: null, presence: null, findings: null, canteen: null }),
+      unstored: () => undefined,
     },
     createLogger('fusion', 'error'),
   );

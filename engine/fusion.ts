@@ -43,6 +43,8 @@ export interface FusionHooks {
   boost(schoolId: string, cameraIds: readonly string[]): void;
   finding(f: Finding): void;
   writers(): FusionWriters;
+  /** An event that could not be stored (no database configured or it failed to start): counted, not silent. */
+  unstored(): void;
 }
 
 export class FusionService {
@@ -103,7 +105,8 @@ export class FusionService {
   /** One validated event (JetStream acks after this resolves). */
   async handle(e: ScanEvent): Promise<void> {
     const w = this.hooks.writers();
-    w.scanner?.enqueue(e);
+    if (w.scanner) w.scanner.enqueue(e);
+    else this.hooks.unstored();
     switch (e.kind) {
       case 'turnstile':
         this.presence.record(e);
