@@ -251,6 +251,11 @@ export class Engine {
     while (!this.stopping) {
       try {
         await migrate(sql, log);
+        // The timetable first: the views join it, so no passage is ever shown without its shift.
+        if (this.fusion)
+          await this.fusion
+            .writeTimetable(sql)
+            .catch((err: unknown) => log.warn('Timetable not written', { error: errorMessage(err) }));
         this.dbState = 'up';
         this.writer?.start();
         this.alarmWriter?.start();
@@ -259,10 +264,6 @@ export class Engine {
         await this.applyStoragePolicies(sql).catch((err: unknown) =>
           log.warn('Storage policies not applied', { error: errorMessage(err) }),
         );
-        if (this.fusion)
-          await this.fusion
-            .writeTimetable(sql)
-            .catch((err: unknown) => log.warn('Timetable not written', { error: errorMessage(err) }));
         log.info('Database ready', { url: redact(url) });
         return;
       } catch (err) {

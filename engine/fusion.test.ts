@@ -188,8 +188,11 @@ schools:
         { role: 'staff', class: null, present: 1 },
       ],
     );
-    const late = await sql<{ person: string; minutes_late: number; late: boolean }[]>`
-      select person, minutes_late::int as minutes_late, late from lateness_daily where school_id = 's1' order by person`;
+    const late = await waitFor('lateness_daily', 20_000, async () => {
+      const rows = await sql<{ person: string; minutes_late: number; late: boolean }[]>`
+        select person, minutes_late::int as minutes_late, late from lateness_daily where school_id = 's1' order by person`;
+      return rows.length === 3 ? rows : undefined;
+    });
     assert.deepEqual(
       late.map((r) => ({ ...r })),
       [
