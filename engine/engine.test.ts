@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -133,11 +134,35 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
         'cameras:\n',
         `cameras:\n      - id: cam-person\n        url: '${url}'\n        zones: [{ id: store-room, kind: restricted, polygon: [[0.2, 0.7], [0.5, 0.7], [0.5, 1.0], [0.2, 1.0]] }]\n`,
       );
-    const cfg = parseConfig(yaml, 'engine.test.yaml');
+    // A police operator's token for the alarm websocket (stored hashed in the config).
+    const token = 'test-police-token';
+    const sha256 = createHash('sha256').update(token).digest('hex');
+    const cfg = parseConfig(
+      yaml.replace(
+        '  statusLine: false',
+        `  statusLine: false\n  http: { port: 0, tokens: [{ name: desk-1, sha256: ${sha256}, role: police }] }`,
+      ),
+      'engine.test.yaml',
+    );
     const engine = new Engine(cfg, { log: createLogger('engine', 'error'), metrics: new Metrics(false) });
     await engine.start();
     try {
       assert.ok(engine.natsUrl, 'engine has a NATS connection');
+      // The operator's console: every alarm from the start of the stream, over the websocket.
+      assert.ok(engine.alarmSocketPort > 0, 'alarm websocket listening');
+      const { WebSocket } = await import('ws');
+      const socket = new WebSocket(`ws://127.0.0.1:${engine.alarmSocketPort}/alarms`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const onSocket = new Promise<{ kind: string; state: string }>((resolve, reject) => {
+        socket.on('error', reject);
+        socket.on('message', (raw) => {
+          const m = JSON.parse(String(raw)) as { type: string; alarm?: { kind: string; state: string } };
+          if (m.type === 'ready')
+            socket.send(JSON.stringify({ type: 'subscribe', filters: {}, resumeAfter: 0 }));
+          if (m.type === 'alarm' && m.alarm?.kind === 'intrusion') resolve(m.alarm);
+        });
+      });
       const { connect } = await import('nats');
       const nc = await connect({ servers: engine.natsUrl });
       const alarms = nc.subscribe('kuzet.alarm.>');
@@ -178,6 +203,9 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       }
       const metrics = await engine.metrics.registry.getSingleMetricAsString('kuzet_alarms_total');
       assert.match(metrics, /kuzet_alarms_total\{kind="intrusion",severity="high",state="confirmed"\} 1/);
+      const viaSocket = await onSocket;
+      assert.deepEqual([viaSocket.kind, viaSocket.state], ['intrusion', 'confirmed']);
+      socket.close();
     } finally {
       await engine.stop();
     }

@@ -32,6 +32,7 @@ import {
   PresenceWriter,
   ScannerEventWriter,
 } from '../connectors/timescale/fusion-writers.js';
+import { AlarmSocketServer } from '../connectors/http/alarm-socket.js';
 import { FusionService, type FusionWriters } from './fusion.js';
 import type { Alarm } from '../pipelines/analytics/types.js';
 import { autoPoolThreads } from './pools/sizing.js';
@@ -92,6 +93,7 @@ export class Engine {
   /** Scanner and sensor events fused with the cameras (null when engine.fusion.enabled is false). */
   private readonly fusion: FusionService | null;
   private scanner: ScannerConsumer | null = null;
+  private alarmSocket: AlarmSocketServer | null = null;
   /** The database writers exist (or there is no database): scanner events can be consumed and acked. */
   private databaseOpened = false;
   private fusionWriters: FusionWriters = { scanner: null, presence: null, findings: null, canteen: null };
@@ -332,6 +334,7 @@ export class Engine {
     const log = this.log.child('scanner');
     try {
       await ensureAlarmStream(bus.nc);
+      await this.openAlarmSocket(bus);
       if (!fusion) return;
       const f = this.cfg.engine.fusion;
       this.scanner = await ScannerConsumer.open(bus.nc, {
@@ -349,6 +352,36 @@ export class Engine {
       // No JetStream on an external NATS: the engine runs without fusion rather than not at all.
       log.error('JetStream unavailable: scanner events are not consumed', { error: errorMessage(err) });
     }
+  }
+
+  /** The police alarm websocket, fed from the JetStream alarm stream (resume by sequence). */
+  private async openAlarmSocket(bus: Bus): Promise<void> {
+    const h = this.cfg.engine.http;
+    if (!h.enabled || this.alarmSocket) return;
+    const districts: Record<string, string> = {};
+    for (const s of this.cfg.schools) if (s.district) districts[s.id] = s.district;
+    try {
+      this.alarmSocket = await AlarmSocketServer.start({
+        host: h.host,
+        port: h.port,
+        nc: bus.nc,
+        tokens: h.tokens,
+        schoolsDistrict: districts,
+        maxBufferedBytes: h.maxBufferedBytes,
+        log: this.log.child('alarm-socket'),
+      });
+      this.log.info('Alarm websocket listening', {
+        url: `ws://${h.host}:${this.alarmSocket.port}/alarms`,
+        tokens: h.tokens.length,
+      });
+    } catch (err) {
+      this.log.error('Alarm websocket not started', { port: h.port, error: errorMessage(err) });
+    }
+  }
+
+  /** Port of the alarm websocket (0 when it is not running). */
+  get alarmSocketPort(): number {
+    return this.alarmSocket?.port ?? 0;
   }
 
   private startDetectors(): void {
@@ -720,6 +753,7 @@ export class Engine {
       await step('database writer', () => this.writer!.stop());
       this.log.info('Flushed pending rows', { rows: pending, left: this.writer.pendingRows });
     }
+    if (this.alarmSocket) await step('alarm websocket', () => this.alarmSocket!.close());
     if (this.scanner) await step('scanner consumer', () => this.scanner!.close());
     if (this.alarmWriter) await step('alarm writer', () => this.alarmWriter!.stop());
     if (this.healthWriter) await step('camera health writer', () => this.healthWriter!.stop());

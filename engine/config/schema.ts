@@ -370,6 +370,38 @@ export const engineSchema = z
         boostFps: 5,
         boostSeconds: 60,
       }),
+    /** The alarm websocket for police operators (`/alarms`). */
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /**
+         * Bearer tokens, stored as their SHA-256 (hex), each bound to a role and a scope (schools and/or districts;
+         * none = the whole city). No tokens: every connection is refused.
+         */
+        tokens: z
+          .array(
+            z
+              .object({
+                name: z.string().min(1),
+                sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the lower-case hex SHA-256 of the token'),
+                role: z.enum(['police', 'school-admin', 'city-operator']),
+                schools: z.array(id).optional(),
+                districts: z.array(z.string().min(1)).optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** A client that has more than this many bytes waiting is disconnected (4008 slow consumer). */
+        maxBufferedBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(1024 * 1024),
+      })
+      .strict()
+      .default({ enabled: true, host: '127.0.0.1', port: 8080, tokens: [], maxBufferedBytes: 1024 * 1024 }),
     /** Scanner and sensor events on NATS (kuzet.scan.<kind>.<schoolId>) fused with what the cameras see. */
     fusion: z
       .object({

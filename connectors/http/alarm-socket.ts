@@ -1,0 +1,387 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import uWS, { type WebSocket } from 'uWebSockets.js';
+import { DeliverPolicy, type ConsumerMessages, type NatsConnection, type OrderedConsumerOptions } from 'nats';
+import { createLogger, type Logger } from '../../engine/log.js';
+import { decodeMessage, type AlarmMessage } from '../nats/bus.js';
+
+/**
+ * WebSocket gateway that streams alarms from the JetStream stream `KUZET_ALARMS` to operator consoles.
+ *
+ * Protocol (JSON text frames):
+ *  - auth: `Authorization: Bearer <token>` on the upgrade, or first message `{"type":"auth","token":"…"}`
+ *    within 5 s. Failure: close 4401 'unauthorized' / 'auth timeout'. Success: `{"type":"ready","name":…}`.
+ *  - `{"type":"subscribe","filters":{"severity":[…],"kind":[…],"school":[…]},"resumeAfter":N}`: alarms with
+ *    stream sequence > N (absent → only new ones), in the token's scope and matching every given filter,
+ *    are sent as `{"type":"alarm","seq":<stream seq>,"alarm":{…AlarmMessage}}`. A second subscribe replaces
+ *    the first. Out-of-scope filter schools get `{"type":"error","reason":"school X is outside your scope"}`.
+ *  - `{"type":"ack","seq":N}`: highest acked seq is recorded (the client resumes with its own lastAcked).
+ *  - Slow consumer: more than maxBufferedBytes buffered after a send → close 4008 'slow consumer'.
+ *  - JetStream feed failure (e.g. missing stream) → `{"type":"error",…}` then close 1011: reconnect and resume.
+ *  - Heartbeat: uWS pings automatically; a peer silent for ~idleTimeout (heartbeatSeconds rounded to 4 s) is dropped.
+ */
+
+export type TokenRole = 'police' | 'school-admin' | 'city-operator';
+
+export interface TokenEntry {
+  name: string;
+  /** Lower-case hex SHA-256 of the bearer token. */
+  sha256: string;
+  role: TokenRole;
+  /** Scope; when neither schools nor districts is given the token sees the whole city. */
+  schools?: string[];
+  districts?: string[];
+}
+
+export interface AlarmSocketOptions {
+  host?: string;
+  /** 0 = a free port. */
+  port?: number;
+  nc: NatsConnection;
+  stream?: string;
+  tokens: TokenEntry[];
+  /** schoolId → district, for district-scoped tokens. */
+  schoolsDistrict?: Record<string, string>;
+  maxBufferedBytes?: number;
+  heartbeatSeconds?: number;
+  /** Time allowed for the first-message auth (default 5000 ms). */
+  authTimeoutMs?: number;
+  log?: Logger;
+}
+
+export interface AlarmSocketServer {
+  port: number;
+  /** Live authenticated-or-pending connections. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export interface AlarmFilters {
+  severity?: string[];
+  kind?: string[];
+  school?: string[];
+}
+
+export type ClientMessage =
+  | { type: 'auth'; token: string }
+  | { type: 'subscribe'; filters?: AlarmFilters; resumeAfter?: number }
+  | { type: 'ack'; seq: number };
+
+export type ServerMessage =
+  | { type: 'ready'; name: string; role: TokenRole }
+  | { type: 'subscribed'; resumeAfter: number | null }
+  | { type: 'alarm'; seq: number; alarm: AlarmMessage }
+  | { type: 'error'; reason: string };
+
+export const CLOSE_UNAUTHORIZED = 4401;
+export const CLOSE_SLOW_CONSUMER = 4008;
+/** The JetStream feed failed or ended; the client should reconnect and resume. */
+export const CLOSE_FEED_FAILED = 1011;
+
+interface Conn {
+  id: number;
+  /** Set in open; never touched after close (uWS throws on a closed socket). */
+  ws: Ws | null;
+  /** Token presented on the upgrade: undefined = none, null = wrong. */
+  headerToken: TokenEntry | null | undefined;
+  token: TokenEntry | null;
+  closed: boolean;
+  authTimer: NodeJS.Timeout | null;
+  sub: ConsumerMessages | null;
+  subGen: number;
+  highestAck: number;
+  sent: number;
+}
+
+type Ws = WebSocket<Conn>;
+
+function sha256(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Constant-time per entry; every entry is compared so the match position does not leak through timing. */
+function findToken(hashes: Array<{ entry: TokenEntry; hash: Buffer }>, token: string): TokenEntry | null {
+  const h = sha256(token);
+  let found: TokenEntry | null = null;
+  for (const { entry, hash } of hashes) {
+    if (hash.length === h.length && timingSafeEqual(hash, h) && found === null) found = entry;
+  }
+  return found;
+}
+
+function stringList(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new Error('filters must be string arrays');
+  return v as string[];
+}
+
+function parseClientMessage(text: string): ClientMessage {
+  const m = JSON.parse(text) as Record<string, unknown> | null;
+  if (!m || typeof m !== 'object') throw new Error('message must be a JSON object');
+  switch (m.type) {
+    case 'auth':
+      if (typeof m.token !== 'string') throw new Error('auth needs a token');
+      return { type: 'auth', token: m.token };
+    case 'ack':
+      if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq))
+        throw new Error('ack needs an integer seq');
+      return { type: 'ack', seq: m.seq };
+    case 'subscribe': {
+      const f = (m.filters ?? {}) as Record<string, unknown>;
+      if (typeof f !== 'object') throw new Error('filters must be an object');
+      const r = m.resumeAfter;
+      if (r !== undefined && r !== null && (typeof r !== 'number' || !Number.isSafeInteger(r) || r < 0))
+        throw new Error('resumeAfter must be a non-negative integer');
+      return {
+        type: 'subscribe',
+        filters: { severity: stringList(f.severity), kind: stringList(f.kind), school: stringList(f.school) },
+        resumeAfter: typeof r === 'number' ? r : undefined,
+      };
+    }
+    default:
+      throw new Error('unknown message type');
+  }
+}
+
+export const AlarmSocketServer = {
+  start(opts: AlarmSocketOptions): Promise<AlarmSocketServer> {
+    const host = opts.host ?? '127.0.0.1';
+    const stream = opts.stream ?? 'KUZET_ALARMS';
+    const maxBuffered = opts.maxBufferedBytes ?? 1024 * 1024;
+    const heartbeat = opts.heartbeatSeconds ?? 20;
+    const authTimeoutMs = opts.authTimeoutMs ?? 5000;
+    const districts = opts.schoolsDistrict ?? {};
+    const log = opts.log ?? createLogger('alarm-socket');
+    const hashes = opts.tokens.map((entry) => ({ entry, hash: Buffer.from(entry.sha256, 'hex') }));
+    const js = opts.nc.jetstream();
+    const sockets = new Set<Conn>();
+    let nextId = 1;
+
+    const inScope = (t: TokenEntry, school: string): boolean => {
+      if (!t.schools && !t.districts) return true;
+      if (t.schools?.includes(school)) return true;
+      const d = districts[school];
+      return d !== undefined && (t.districts?.includes(d) ?? false);
+    };
+
+    /** Sends and enforces the backpressure limit; never blocks. Returns false when the socket is gone. */
+    const send = (c: Conn, msg: ServerMessage): boolean => {
+      const ws = c.ws;
+      if (c.closed || !ws) return false;
+      const r = ws.send(JSON.stringify(msg), false);
+      if (r === 2 || ws.getBufferedAmount() > maxBuffered) {
+        log.warn('Closing slow alarm consumer', {
+          conn: c.id,
+          name: c.token?.name,
+          buffered: ws.getBufferedAmount(),
+        });
+        end(c, CLOSE_SLOW_CONSUMER, 'slow consumer');
+        return false;
+      }
+      return true;
+    };
+
+    const stopSub = (c: Conn): void => {
+      c.subGen++;
+      if (c.sub) {
+        c.sub.stop();
+        c.sub = null;
+      }
+    };
+
+    const end = (c: Conn, code: number, reason: string): void => {
+      const ws = c.ws;
+      if (c.closed || !ws) return;
+      c.closed = true;
+      stopSub(c);
+      if (c.authTimer) clearTimeout(c.authTimer);
+      ws.end(code, reason);
+    };
+
+    const authenticated = (c: Conn, t: TokenEntry): void => {
+      c.token = t;
+      if (c.authTimer) clearTimeout(c.authTimer);
+      c.authTimer = null;
+      log.info('Alarm client authenticated', { conn: c.id, name: t.name, role: t.role });
+      send(c, { type: 'ready', name: t.name, role: t.role });
+    };
+
+    const subscribe = async (
+      c: Conn,
+      filters: AlarmFilters,
+      resumeAfter: number | undefined,
+    ): Promise<void> => {
+      const t = c.token!;
+      stopSub(c);
+      const gen = c.subGen;
+      let schools: Set<string> | null = null;
+      if (filters.school && filters.school.length > 0) {
+        schools = new Set();
+        for (const s of filters.school) {
+          if (inScope(t, s)) schools.add(s);
+          else if (!send(c, { type: 'error', reason: `school ${s} is outside your scope` })) return;
+        }
+      }
+      const severity = filters.severity && filters.severity.length > 0 ? new Set(filters.severity) : null;
+      const kind = filters.kind && filters.kind.length > 0 ? new Set(filters.kind) : null;
+      const copts: Partial<OrderedConsumerOptions> = { filterSubjects: 'kuzet.alarm.>' };
+      if (resumeAfter === undefined) copts.deliver_policy = DeliverPolicy.New;
+      else {
+        copts.deliver_policy = DeliverPolicy.StartSequence;
+        copts.opt_start_seq = resumeAfter + 1;
+      }
+      const consumer = await js.consumers.get(stream, copts);
+      const iter = await consumer.consume();
+      if (c.closed || c.subGen !== gen) {
+        iter.stop();
+        return;
+      }
+      c.sub = iter;
+      if (!send(c, { type: 'subscribed', resumeAfter: resumeAfter ?? null })) return;
+      log.info('Alarm client subscribed', { conn: c.id, name: t.name, resumeAfter: resumeAfter ?? null });
+      for await (const m of iter) {
+        if (c.closed || c.subGen !== gen) break;
+        let alarm: AlarmMessage;
+        try {
+          alarm = decodeMessage<AlarmMessage>(m.data);
+        } catch (err) {
+          log.warn('Undecodable alarm skipped', { seq: m.seq, error: (err as Error).message });
+          continue;
+        }
+        if (typeof alarm?.school !== 'string' || !inScope(t, alarm.school)) continue;
+        if (schools && !schools.has(alarm.school)) continue;
+        if (severity && !severity.has(alarm.severity)) continue;
+        if (kind && !kind.has(alarm.kind)) continue;
+        if (!send(c, { type: 'alarm', seq: m.seq, alarm })) break;
+        c.sent++;
+      }
+      // The feed ended without the client asking: close, so it reconnects and resumes instead of idling blind.
+      if (!c.closed && c.subGen === gen) end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
+    };
+
+    const onMessage = (c: Conn, data: ArrayBuffer): void => {
+      if (c.closed) return;
+      let msg: ClientMessage;
+      try {
+        msg = parseClientMessage(Buffer.from(data).toString('utf8'));
+      } catch (err) {
+        if (!c.token) return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
+        send(c, { type: 'error', reason: (err as Error).message });
+        return;
+      }
+      if (!c.token) {
+        const t = msg.type === 'auth' ? findToken(hashes, msg.token) : null;
+        if (!t) {
+          log.warn('Alarm client rejected', { conn: c.id });
+          return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
+        }
+        return authenticated(c, t);
+      }
+      switch (msg.type) {
+        case 'auth':
+          send(c, { type: 'error', reason: 'already authenticated' });
+          return;
+        case 'ack':
+          if (msg.seq > c.highestAck) c.highestAck = msg.seq;
+          return;
+        case 'subscribe': {
+          const gen = c.subGen + 1; // the generation subscribe() is about to take
+          subscribe(c, msg.filters ?? {}, msg.resumeAfter).catch((err: Error) => {
+            log.error('Alarm subscription failed', { conn: c.id, error: err.message });
+            if (c.closed || c.subGen !== gen) return;
+            send(c, { type: 'error', reason: 'subscription failed' });
+            end(c, CLOSE_FEED_FAILED, 'subscription failed');
+          });
+          return;
+        }
+      }
+    };
+
+    const app = uWS.App();
+    app.get('/healthz', (res) => {
+      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok');
+    });
+    app.ws<Conn>('/*', {
+      idleTimeout: Math.max(8, Math.round(heartbeat / 4) * 4),
+      sendPingsAutomatically: true,
+      maxPayloadLength: 64 * 1024,
+      // Above our own limit, so uWS never drops a message silently before we close the socket.
+      maxBackpressure: maxBuffered * 4 + 16 * 1024 * 1024,
+      upgrade: (res, req, context) => {
+        const auth = req.getHeader('authorization');
+        let headerToken: TokenEntry | null | undefined;
+        if (auth) {
+          const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+          headerToken = m ? findToken(hashes, m[1]!) : null;
+        }
+        const conn: Conn = {
+          id: nextId++,
+          ws: null,
+          headerToken,
+          token: null,
+          closed: false,
+          authTimer: null,
+          sub: null,
+          subGen: 0,
+          highestAck: 0,
+          sent: 0,
+        };
+        res.upgrade(
+          conn,
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        const c = ws.getUserData();
+        c.ws = ws;
+        sockets.add(c);
+        if (c.headerToken === null) {
+          log.warn('Alarm client rejected', { conn: c.id });
+          return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
+        }
+        if (c.headerToken) return authenticated(c, c.headerToken);
+        c.authTimer = setTimeout(() => {
+          if (!c.token && !c.closed) end(c, CLOSE_UNAUTHORIZED, 'auth timeout');
+        }, authTimeoutMs);
+      },
+      message: (ws, data) => onMessage(ws.getUserData(), data),
+      close: (ws, code) => {
+        const c = ws.getUserData();
+        sockets.delete(c);
+        c.ws = null;
+        c.closed = true;
+        stopSub(c);
+        if (c.authTimer) clearTimeout(c.authTimer);
+        log.info('Alarm client closed', {
+          conn: c.id,
+          name: c.token?.name,
+          code,
+          sent: c.sent,
+          highestAck: c.highestAck,
+        });
+      },
+    });
+    app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').end('not found');
+    });
+
+    return new Promise((resolve, reject) => {
+      app.listen(host, opts.port ?? 8080, (token) => {
+        if (!token) return reject(new Error(`cannot listen on ${host}:${opts.port ?? 8080}`));
+        const port = uWS.us_socket_local_port(token);
+        log.info('Alarm socket listening', { host, port });
+        resolve({
+          port,
+          connections: () => sockets.size,
+          close: async () => {
+            uWS.us_listen_socket_close(token);
+            for (const c of [...sockets]) end(c, 1001, 'server shutdown');
+          },
+        });
+      });
+    });
+  },
+};
