@@ -340,6 +340,8 @@ export class Engine {
       this.scanner = await ScannerConsumer.open(bus.nc, {
         stream: f.stream,
         durable: f.durable,
+        // Short pulls: a stop waits for the pull in progress, and the engine must stop within seconds.
+        pullExpiresMs: 1000,
         handle: (e) => fusion.handle(e),
         log,
         onCounted: (outcome, kind) => {
