@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { isAbsolute } from 'node:path';
 import type { Sql } from 'postgres';
 import { startFleet } from '../bench/fleet/server.js';
 import { Bus } from '../connectors/nats/index.js';
@@ -19,7 +18,7 @@ import { KuzetError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
-import { repoPath } from './paths.js';
+import { configPath } from './paths.js';
 import { Detector, detectorOptionsFromConfig, type DetectorOptions } from './pools/index.js';
 import { FramePipeline, type PipelineResult } from './pipeline.js';
 import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
@@ -56,11 +55,6 @@ export interface EngineOptions {
   /** Print the live one-line summary (on a TTY it rewrites itself; elsewhere one line every 10 s). */
   statusLine?: boolean;
   metrics?: Metrics;
-}
-
-/** Resolves a config path against the repository root (config paths are repo-relative). */
-function resolvePath(p: string): string {
-  return isAbsolute(p) ? p : repoPath(p);
 }
 
 /**
@@ -177,7 +171,7 @@ export class Engine {
     try {
       const cameras = Array.from({ length: f.cameras }, (_, i) => ({
         path: `cam${String(i + 1).padStart(2, '0')}`,
-        clip: resolvePath(f.clip),
+        clip: configPath(f.clip),
       }));
       const fleet = await startFleet({ host: f.host, port: f.port, cameras, log: this.log.child('fleet') });
       this.closers.push({ name: 'demo fleet', close: () => fleet.stop() });
@@ -196,7 +190,7 @@ export class Engine {
     let url = d.url;
     if (!url) {
       try {
-        const dataDir = d.embeddedDataDir === 'memory' ? 'memory' : resolvePath(d.embeddedDataDir);
+        const dataDir = d.embeddedDataDir === 'memory' ? 'memory' : configPath(d.embeddedDataDir);
         const db = await startEmbeddedTimescale({ port: d.embeddedPort, dataDir, log });
         this.closers.push({ name: 'embedded TimescaleDB', close: () => db.stop() });
         url = db.url;
@@ -216,7 +210,7 @@ export class Engine {
     // A journal per table while the database is away; none for an in-memory embedded database (nothing to keep).
     const spool = (table: string) =>
       d.spoolDir && !(d.url === '' && d.embeddedDataDir === 'memory')
-        ? { spoolDir: resolvePath(`${d.spoolDir}/${table}`) }
+        ? { spoolDir: configPath(`${d.spoolDir}/${table}`) }
         : {};
     this.writer = new DetectionWriter(sql, {
       maxBatchRows: d.batchRows,
@@ -300,7 +294,7 @@ export class Engine {
       this.bus = await Bus.open({
         url: n.url,
         embedded: n.embedded,
-        storeDir: resolvePath(n.storeDir),
+        storeDir: configPath(n.storeDir),
         log,
         metrics: this.metrics,
       });
@@ -404,7 +398,7 @@ export class Engine {
     this.log.info('Pools sized', { cores, decodeThreads, inferThreads, intraOpThreads: p.intraOpThreads });
     for (const d of this.cfg.detectors) {
       const detector = this.createDetector(d, {
-        ...detectorOptionsFromConfig(d, resolvePath),
+        ...detectorOptionsFromConfig(d, configPath),
         decodeThreads,
         inferThreads,
         intraOpThreads: p.intraOpThreads,

@@ -13,6 +13,7 @@ import type {
   ScannerEventWriter,
 } from '../connectors/timescale/fusion-writers.js';
 import type { AlarmCandidate, Track } from '../pipelines/analytics/types.js';
+import { DEFAULT_TIME_ZONE } from '../pipelines/analytics/zones.js';
 import {
   afterHoursIntrusionSeverity,
   camerasByRoom,
@@ -58,11 +59,12 @@ export class FusionService {
   private readonly entryCounters = new Map<string, EntryCounter>();
   /** `school/camera` → counter of people entering its entrance zones (the turnstiles' cross-check). */
   private readonly entranceCounters = new Map<string, EntryCounter>();
+  private readonly schoolsWithEntrances = new Set<string>();
   /** Per `school/day`: distinct people the turnstiles let in, and people the entrance cameras saw entering. */
   private readonly daily = new Map<string, { turnstileIn: Set<string>; cameraEntered: number }>();
   /** Meal windows and days already closed, and local days already ended, so each is reported once. */
   private readonly closed = new Set<string>();
-  private lastDay = new Map<string, string>();
+  private readonly lastDay = new Map<string, string>();
 
   constructor(
     private readonly cfg: KuzetConfig,
@@ -91,9 +93,11 @@ export class FusionService {
     for (const s of cfg.schools)
       for (const cam of s.cameras) {
         const doors = cam.zones.filter((z) => z.kind === 'entrance');
-        if (doors.length) this.entranceCounters.set(`${s.id}/${cam.id}`, new EntryCounter(doors));
+        if (doors.length === 0) continue;
+        this.entranceCounters.set(`${s.id}/${cam.id}`, new EntryCounter(doors));
+        this.schoolsWithEntrances.add(s.id);
       }
-    this.presence = new PresenceBook({ timeZoneOf: (id) => this.timeZones.get(id) ?? 'Asia/Almaty' });
+    this.presence = new PresenceBook({ timeZoneOf: (id) => this.timeZoneOf(id) });
     this.lateness = new LatenessBook(cfg.schools);
     this.canteen = new CanteenReconciler(cfg.schools, {
       canteenGapRatio: f.canteenGapRatio,
@@ -144,11 +148,9 @@ export class FusionService {
     const entered = counter.update(tracks, w, h, timeMs);
     if (entered === 0) return;
     const school = this.cfg.schools.find((s) => s.id === schoolId);
-    const { minute } = localInstant(timeMs, school?.timeZone ?? 'Asia/Almaty');
     for (const win of school?.mealWindows ?? []) {
-      if (!win.cameras.includes(cameraId)) continue;
-      if (minute < hhmmToMinutes(win.from) || minute >= hhmmToMinutes(win.to)) continue;
-      this.canteen.addCameraCount(schoolId, win.id, cameraId, entered, timeMs);
+      // The reconciler decides whether the count belongs to this window (its camera, its local hours).
+      if (this.canteen.addCameraCount(schoolId, win.id, cameraId, entered, timeMs) !== 'counted') continue;
       this.hooks.writers().canteen?.enqueue({
         school_id: schoolId,
         window_id: win.id,
@@ -220,7 +222,7 @@ export class FusionService {
     const key = `${schoolId}/${day}`;
     const d = this.daily.get(key);
     this.daily.delete(key);
-    if (!d || this.entranceCountersOf(schoolId) === 0) return null;
+    if (!d || !this.schoolsWithEntrances.has(schoolId)) return null;
     const turnstileIn = d.turnstileIn.size;
     const gap = d.cameraEntered - turnstileIn;
     const share = Math.abs(gap) / Math.max(1, turnstileIn, d.cameraEntered);
@@ -236,14 +238,12 @@ export class FusionService {
     };
   }
 
-  private entranceCountersOf(schoolId: string): number {
-    let n = 0;
-    for (const k of this.entranceCounters.keys()) if (k.startsWith(`${schoolId}/`)) n++;
-    return n;
+  private timeZoneOf(schoolId: string): string {
+    return this.timeZones.get(schoolId) ?? DEFAULT_TIME_ZONE;
   }
 
   private dayOf(schoolId: string, timeMs: number): { turnstileIn: Set<string>; cameraEntered: number } {
-    const day = localInstant(timeMs, this.timeZones.get(schoolId) ?? 'Asia/Almaty').date;
+    const day = localInstant(timeMs, this.timeZoneOf(schoolId)).date;
     const key = `${schoolId}/${day}`;
     let d = this.daily.get(key);
     if (!d) {
@@ -272,7 +272,7 @@ export class FusionService {
       );
     }
     const registry = parseStaffRegistry(text);
-    const since = localInstant(Date.now(), this.cfg.schools[0]?.timeZone ?? 'Asia/Almaty').date;
+    const since = localInstant(Date.now(), this.cfg.schools[0]?.timeZone ?? DEFAULT_TIME_ZONE).date;
     return new StaffAudit(registry, this.cfg.schools, {
       staffAbsentDays: this.cfg.engine.fusion.staffAbsentDays,
       minGroupSize: this.cfg.engine.fusion.minGroupSize,

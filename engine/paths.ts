@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root, found by walking up from this file (works from `dist/` and from sources). */
@@ -19,6 +19,11 @@ export const repoRoot = findRepoRoot();
 /** Absolute path of a file shipped in the repository (model, fixtures, migrations). */
 export function repoPath(...parts: string[]): string {
   return resolve(repoRoot, ...parts);
+}
+
+/** A path from the configuration: absolute as given, otherwise relative to the repository root. */
+export function configPath(p: string): string {
+  return isAbsolute(p) ? p : repoPath(p);
 }
 
 /** Compiled JavaScript of a TypeScript unit, for worker threads and child processes. */

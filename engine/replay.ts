@@ -4,14 +4,13 @@
  * analytics → alarm state machine, on the file's own media clock. For tuning zones and thresholds on real
  * footage and for forensic review; nothing is published or stored.
  */
-import { resolve } from 'node:path';
 import { videoFrames } from '../connectors/file/video-frames.js';
 import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
 import { CameraAnalytics } from '../pipelines/analytics/camera-analytics.js';
 import type { Alarm, Track } from '../pipelines/analytics/types.js';
 import type { KuzetConfig } from './config/schema.js';
 import { KuzetError } from './errors.js';
-import { repoPath } from './paths.js';
+import { configPath } from './paths.js';
 import { Detector, detectorOptionsFromConfig } from './pools/index.js';
 import type { Detection } from './types.js';
 
@@ -62,7 +61,7 @@ export async function replay(
   if (!pipeline || !d)
     throw new KuzetError('KUZET_ERR_CONFIG', `replay: camera ${camera.id} has no pipeline/detector`);
   const fps = opts.fps ?? (pipeline.sampling.type === 'keyframes' ? pipeline.sampling.maxFps : 2);
-  const detector = new Detector(detectorOptionsFromConfig(d, resolveRepo));
+  const detector = new Detector(detectorOptionsFromConfig(d, configPath));
   const analytics = new CameraAnalytics({
     schoolId: school.id,
     cameraId: camera.id,
@@ -113,8 +112,4 @@ export async function replay(
   const last = new Map<string, Alarm>();
   for (const c of changes) last.set(c.id, c);
   return { frames, changes, alarms: [...last.values()] };
-}
-
-function resolveRepo(p: string): string {
-  return p.startsWith('/') ? p : resolve(repoPath(p));
 }

@@ -2,7 +2,7 @@
 import { workerData } from 'piscina';
 import { letterboxJpeg } from '../../detectors/jpeg-letterbox.js';
 import { tensorLength, type LetterboxGeometry } from '../../detectors/letterbox.js';
-import { thumbFromTensor, thumbSize } from '../../pipelines/analytics/cues.js';
+import { frameCues } from '../../pipelines/analytics/cues.js';
 import { KuzetError, errorMessage } from '../errors.js';
 import { DecoderCache } from './decoder-cache.js';
 import type { DecodeReply, DecodeTask, DecodeWorkerData } from './protocol.js';
@@ -39,9 +39,7 @@ export default async function decode(task: DecodeTask): Promise<DecodeReply> {
 
 function reply(tensor: Float32Array, g: LetterboxGeometry, t0: number): DecodeReply {
   // The analytics' pixel cues (motion, tamper): a small grey thumbnail made while the tensor is in cache.
-  const size = thumbSize(g.width, g.height);
-  const thumb = new Uint8Array(size.width * size.height);
-  thumbFromTensor(tensor, g, thumb);
+  const { thumb, thumbWidth, thumbHeight } = frameCues(tensor, g);
   return moveReply<DecodeReply>(
     {
       ok: true,
@@ -51,9 +49,9 @@ function reply(tensor: Float32Array, g: LetterboxGeometry, t0: number): DecodeRe
       scale: g.scale,
       decodeMs: performance.now() - t0,
       thumb,
-      thumbWidth: size.width,
-      thumbHeight: size.height,
+      thumbWidth,
+      thumbHeight,
     },
-    [tensor.buffer as ArrayBuffer, thumb.buffer],
+    [tensor.buffer as ArrayBuffer, thumb.buffer as ArrayBuffer],
   );
 }

@@ -3,7 +3,7 @@ import { tensorLength } from '../../detectors/letterbox.js';
 import { YoloxDecoder } from '../../detectors/yolox/decode.js';
 import { loadLabels } from '../../detectors/yolox/labels.js';
 import { createYoloxSession, runYolox, type YoloxSession } from '../../detectors/yolox/session.js';
-import { thumbFromTensor, thumbSize } from '../../pipelines/analytics/cues.js';
+import { frameCues } from '../../pipelines/analytics/cues.js';
 import { createLogger, type Logger } from '../log.js';
 import type { DetectResult } from './detector.js';
 import { inferWorkerData, type InferOptions } from './infer-pool.js';
@@ -47,10 +47,7 @@ export async function detectInProcess(det: InProcessDetector, jpeg: Uint8Array):
     scoreThreshold: det.scoreThreshold,
     iouThreshold: det.iouThreshold,
   });
-  const size = thumbSize(geometry.width, geometry.height);
-  const thumb = new Uint8Array(size.width * size.height);
-  thumbFromTensor(det.tensor, geometry, thumb);
-  const cues = { thumb, thumbWidth: size.width, thumbHeight: size.height };
+  const cues = frameCues(det.tensor, geometry);
   return { detections, width: geometry.srcWidth, height: geometry.srcHeight, decodeMs, inferMs, cues };
 }
 

@@ -3,7 +3,7 @@
  * worker from the tensor it already has) and the measures the analytics take on it — motion inside a box,
  * brightness, sharpness, and similarity to a reference view.
  */
-import type { Box } from './types.js';
+import type { Box, FrameCues } from './types.js';
 
 /** Thumbnail width; the height follows the frame's aspect (16:9 → 96x54), so boxes map with no distortion. */
 export const THUMB_WIDTH = 96;
@@ -72,6 +72,14 @@ export function thumbFromTensor(
     }
   }
   return { width: tw, height: th };
+}
+
+/** A new thumbnail of the letterboxed image, as the analytics' FrameCues (one small allocation: it leaves the thread). */
+export function frameCues(tensor: Float32Array, geometry: { width: number; height: number }): FrameCues {
+  const size = thumbSize(geometry.width, geometry.height);
+  const thumb = new Uint8Array(size.width * size.height);
+  thumbFromTensor(tensor, geometry, thumb);
+  return { thumb, thumbWidth: size.width, thumbHeight: size.height };
 }
 
 /**
