@@ -124,10 +124,7 @@ export class Engine {
               if (change) this.onAlarm(change);
             },
             boost: (school, cameras) => {
-              const { boostFps, boostSeconds } = cfg.engine.alarms;
-              for (const cam of this.cameras)
-                if (cam.schoolId === school && cameras.includes(cam.cameraId))
-                  cam.source.boost(boostFps, boostSeconds * 1000);
+              for (const cameraId of cameras) this.alarmBoost(school, cameraId);
             },
             finding: (f) => {
               this.metrics.findings.inc({ kind: f.kind });
@@ -502,8 +499,7 @@ export class Engine {
     }
     // An armed person: look closer at that camera and at every camera of the school.
     if (a.kind === 'armed-person' && a.state === 'confirmed') {
-      const { boostFps, boostSeconds } = this.cfg.engine.alarms;
-      for (const source of this.boostTargets(a.schoolId, '*')) source.boost(boostFps, boostSeconds * 1000);
+      this.alarmBoost(a.schoolId, '*');
     }
   }
 
@@ -628,6 +624,12 @@ export class Engine {
   }
 
   /** Cameras a boost request names: one camera, or every camera of a school with `*`. */
+  /** The sampling boost an alarm gives a camera (`*`: every camera of the school), per engine.alarms. */
+  private alarmBoost(schoolId: string, cameraId: string): void {
+    const { boostFps, boostSeconds } = this.cfg.engine.alarms;
+    for (const source of this.boostTargets(schoolId, cameraId)) source.boost(boostFps, boostSeconds * 1000);
+  }
+
   private boostTargets(schoolId: string, cameraId: string): CameraSource[] {
     return this.cameras
       .filter((c) => c.schoolId === schoolId && (cameraId === '*' || c.cameraId === cameraId))

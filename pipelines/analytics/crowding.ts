@@ -3,14 +3,7 @@
  * forming around a fight). Per camera, fed every sampled frame in order.
  */
 import type { Analytic, AlarmCandidate, AnalyticsFrame, Box } from './types.js';
-import {
-  DEFAULT_TIME_ZONE,
-  footPoint,
-  localTime,
-  pointInPolygon,
-  scheduleActive,
-  type Zone,
-} from './zones.js';
+import { checkedTimeZone, footPoint, pointInPolygon, scheduleActive, type Zone } from './zones.js';
 
 export interface CrowdingOptions {
   /** Limit for a zone that does not set its own maxPeople (default 25); a count above it is crowding. */
@@ -71,12 +64,11 @@ export class Crowding implements Analytic {
 
   constructor(private readonly cfg: CrowdingConfig) {
     this.zones = cfg.zones.filter((z) => z.kind === 'crowding' || z.maxPeople !== undefined);
-    this.timeZone = cfg.timeZone ?? DEFAULT_TIME_ZONE;
+    this.timeZone = checkedTimeZone(cfg.timeZone);
     this.maxPeople = cfg.maxPeople ?? CROWDING_DEFAULTS.maxPeople;
     this.holdMs = cfg.holdMs ?? CROWDING_DEFAULTS.holdMs;
     this.gatheringRise = cfg.gatheringRise ?? CROWDING_DEFAULTS.gatheringRise;
     this.gatheringWindowMs = cfg.gatheringWindowMs ?? CROWDING_DEFAULTS.gatheringWindowMs;
-    localTime(0, this.timeZone); // an unknown time zone fails here, at start-up, not on the first frame
     for (const z of this.zones) this.state.set(z.id, { overSinceMs: null, history: [] });
   }
 

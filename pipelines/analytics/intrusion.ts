@@ -3,14 +3,7 @@
  * schedule is in force. Per camera, fed every sampled frame in order.
  */
 import type { Analytic, AlarmCandidate, AnalyticsFrame } from './types.js';
-import {
-  DEFAULT_TIME_ZONE,
-  footPoint,
-  localTime,
-  pointInPolygon,
-  scheduleActive,
-  type Zone,
-} from './zones.js';
+import { activeZones, checkedTimeZone, footPoint, pointInPolygon, type Zone } from './zones.js';
 
 export interface ZoneIntrusionOptions {
   /**
@@ -60,16 +53,15 @@ export class ZoneIntrusion implements Analytic {
 
   constructor(private readonly cfg: ZoneIntrusionConfig) {
     this.zones = cfg.zones.filter((z) => z.kind === 'restricted');
-    this.timeZone = cfg.timeZone ?? DEFAULT_TIME_ZONE;
+    this.timeZone = checkedTimeZone(cfg.timeZone);
     this.dwellMs = cfg.dwellMs ?? INTRUSION_DEFAULTS.dwellMs;
     this.forgetMs = cfg.forgetMs ?? INTRUSION_DEFAULTS.forgetMs;
-    localTime(0, this.timeZone); // an unknown time zone fails here, at start-up, not on the first frame
   }
 
   update(frame: AnalyticsFrame): AlarmCandidate[] {
     const out: AlarmCandidate[] = [];
     const now = frame.timeMs;
-    const active = this.zones.filter((z) => scheduleActive(z.schedule, now, this.timeZone));
+    const active = activeZones(this.zones, now, this.timeZone);
     for (const track of frame.tracks) {
       if (track.className !== 'person') continue;
       let state = this.tracks.get(track.id);

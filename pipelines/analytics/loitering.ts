@@ -3,14 +3,7 @@
  * waiting outside the school who is neither coming in nor passing by). Per camera, fed every frame in order.
  */
 import type { Analytic, AlarmCandidate, AnalyticsFrame } from './types.js';
-import {
-  DEFAULT_TIME_ZONE,
-  footPoint,
-  localTime,
-  pointInPolygon,
-  scheduleActive,
-  type Zone,
-} from './zones.js';
+import { activeZones, checkedTimeZone, footPoint, pointInPolygon, type Zone } from './zones.js';
 
 export interface LoiteringOptions {
   /** How long a person must stay within a small area (default 120000 ms). */
@@ -66,18 +59,17 @@ export class Loitering implements Analytic {
 
   constructor(private readonly cfg: LoiteringConfig) {
     this.zones = cfg.zones.filter((z) => z.kind === 'entrance');
-    this.timeZone = cfg.timeZone ?? DEFAULT_TIME_ZONE;
+    this.timeZone = checkedTimeZone(cfg.timeZone);
     this.loiterMs = cfg.loiterMs ?? LOITERING_DEFAULTS.loiterMs;
     this.maxDisplacement = cfg.maxDisplacement ?? LOITERING_DEFAULTS.maxDisplacement;
     this.forgetMs = cfg.forgetMs ?? LOITERING_DEFAULTS.forgetMs;
     this.minSampleGapMs = this.loiterMs / MAX_SAMPLES;
-    localTime(0, this.timeZone); // an unknown time zone fails here, at start-up, not on the first frame
   }
 
   update(frame: AnalyticsFrame): AlarmCandidate[] {
     const out: AlarmCandidate[] = [];
     const now = frame.timeMs;
-    const active = this.zones.filter((z) => scheduleActive(z.schedule, now, this.timeZone));
+    const active = activeZones(this.zones, now, this.timeZone);
     const diagonal = Math.hypot(frame.width, frame.height);
     for (const track of frame.tracks) {
       if (track.className !== 'person') continue;

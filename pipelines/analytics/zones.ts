@@ -61,6 +61,18 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 }
 
 /** Local weekday and minute of the day (0..1439) at an instant, in the given IANA time zone. */
+/** The school's time zone (default Asia/Almaty), checked now so an unknown one fails at start-up, not on the first frame. */
+export function checkedTimeZone(timeZone: string | undefined): string {
+  const tz = timeZone ?? DEFAULT_TIME_ZONE;
+  localTime(0, tz);
+  return tz;
+}
+
+/** The zones whose schedule is in force at `timeMs`. */
+export function activeZones(zones: readonly Zone[], timeMs: number, timeZone: string): Zone[] {
+  return zones.filter((z) => scheduleActive(z.schedule, timeMs, timeZone));
+}
+
 export function localTime(
   timeMs: number,
   timeZone: string = DEFAULT_TIME_ZONE,
