@@ -9,6 +9,19 @@ export interface ReconnectOptions {
   authFailedMs?: number;
 }
 
+/** Configuration every camera source takes, whatever its protocol. */
+export interface CameraSourceBase {
+  schoolId: string;
+  cameraId: string;
+  /** rtsp:// or http(s)://, [user:pass@]host[:port]/path */
+  url: string;
+  user?: string;
+  pass?: string;
+  onStatus: (s: CameraStatus) => void;
+  log?: Logger;
+  reconnect?: ReconnectOptions;
+}
+
 /**
  * The connectivity half every camera source shares: online/offline status (online emitted once per
  * change, `since` kept across repeated failures), the failure count and the reconnect backoff.

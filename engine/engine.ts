@@ -3,6 +3,7 @@ import type { Sql } from 'postgres';
 import { startFleet } from '../bench/fleet/server.js';
 import { Bus } from '../connectors/nats/index.js';
 import { HttpSnapshotSource } from '../connectors/http-snapshot/index.js';
+import type { CameraSourceBase } from '../connectors/camera-link.js';
 import { RtspCameraSource } from '../connectors/rtsp/index.js';
 import {
   connectTimescale,
@@ -554,7 +555,7 @@ export class Engine {
           this.health?.onSample(key, Date.now());
           frames.submit(key, s, source.boosted());
         };
-        const common = {
+        const common: CameraSourceBase = {
           schoolId: school.id,
           cameraId: cam.id,
           url: cam.url,

@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { CameraLink, type ReconnectOptions } from '../camera-link.js';
+import { CameraLink, type CameraSourceBase } from '../camera-link.js';
 import { errorMessage } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { CameraStatus } from '../../engine/types.js';
@@ -33,13 +33,7 @@ export type SnapshotCameraStatus = CameraStatus;
 /** Short, bounded-cardinality reasons for camera-offline (details go to the log). */
 export type SnapshotOfflineReason = 'auth-failed' | 'unreachable' | 'http-error' | 'bad-content' | 'stopped';
 
-export interface HttpSnapshotSourceConfig {
-  schoolId: string;
-  cameraId: string;
-  /** http(s)://[user:pass@]host[:port]/path */
-  url: string;
-  user?: string;
-  pass?: string;
+export interface HttpSnapshotSourceConfig extends CameraSourceBase {
   /** Seconds between snapshots (default 1). */
   everySeconds?: number;
   /** Whole-request timeout: connect, headers and body (default 5000, capped at the interval when that is longer than 1 s). */
@@ -47,9 +41,6 @@ export interface HttpSnapshotSourceConfig {
   /** Larger images are refused as bad-content (default 8 MiB). */
   maxBytes?: number;
   onJpeg: (s: JpegSample) => void;
-  onStatus: (s: SnapshotCameraStatus) => void;
-  log?: Logger;
-  reconnect?: ReconnectOptions;
 }
 
 /** Monotonic counters, shaped like the RTSP source's so CameraHealth reads both. */

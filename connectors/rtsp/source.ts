@@ -5,10 +5,10 @@
  * ends as an offline status and a jittered, exponentially backed-off reconnect; nothing throws out
  * of this class, because one bad camera must never take down a process serving thousands.
  */
-import { CameraLink, type ReconnectOptions } from '../camera-link.js';
+import { CameraLink, type CameraSourceBase } from '../camera-link.js';
 import { errorMessage, KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
-import type { CameraStatus, Sample, VideoCodec } from '../../engine/types.js';
+import type { Sample, VideoCodec } from '../../engine/types.js';
 import { RtspClient, RtspStatusError, type RtspSessionInfo, type RtspTransport } from './client.js';
 import {
   H264Depacketizer,
@@ -19,21 +19,12 @@ import {
 import { H265Depacketizer } from './h265-depacketizer.js';
 import { createSampler, type Sampler, type SamplingPolicy } from './sampler.js';
 
-export interface RtspCameraSourceConfig {
-  schoolId: string;
-  cameraId: string;
-  /** rtsp://[user:pass@]host[:port]/path */
-  url: string;
-  user?: string;
-  pass?: string;
+export interface RtspCameraSourceConfig extends CameraSourceBase {
   /** Keyframes per second to sample at most (default 1); ignored when `sampling` is given. */
   maxFps?: number;
   /** Sampling policy: keyframes at most maxFps, or the first keyframe of every N seconds. */
   sampling?: SamplingPolicy;
   onSample: (s: Sample) => void;
-  onStatus: (s: CameraStatus) => void;
-  log?: Logger;
-  reconnect?: ReconnectOptions;
   /** No media for this long while playing = offline (default 10 000). */
   silenceTimeoutMs?: number;
   /** Connect and per-request timeout (default 10 000). */
