@@ -1,5 +1,5 @@
 /**
- * The detector adapter contract (see ADAPTERS.md). A head knows one model family's input convention and how to
+ * The detector adapter contract (README, Detector adapters). A head knows one model family's input convention and how to
  * turn its raw output tensor into detections in source pixels; everything else (decoding frames, letterboxing,
  * ONNX sessions, batching) is shared. Adding a family is one class implementing DetectorHead plus a case below.
  */

@@ -1,13 +1,11 @@
-import type { HeadKind } from '../../detectors/head.js';
 import type { DetectorConfig } from '../config/schema.js';
 import { YOLOX_INPUT_SIZE } from '../../detectors/yolox/model.js';
-import type { ExecutionProvider } from '../../detectors/yolox/session.js';
 import { KuzetError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FrameCues } from '../../pipelines/analytics/types.js';
 import type { Detection, Sample } from '../types.js';
 import { DecodePool, type DecodePoolOptions } from './decode-pool.js';
-import { InferPool, inferWorkerData, type InferPoolOptions } from './infer-pool.js';
+import { InferPool, inferWorkerData, type InferOptions, type InferPoolOptions } from './infer-pool.js';
 import type { DecodedFrame } from './protocol.js';
 import type { PoolStats } from './stats.js';
 
@@ -15,24 +13,23 @@ import type { PoolStats } from './stats.js';
  * Flat options mirror the `detectors[]` and `engine.pools` config sections; `decode` / `infer` give full control
  * of each pool and win over the flat fields.
  */
-export interface DetectorOptions {
-  modelPath?: string;
-  labelsPath?: string;
-  /** Output adapter (detectors/head.ts), default 'yolox'. */
-  head?: HeadKind;
+export interface DetectorOptions extends Pick<
+  InferOptions,
+  | 'modelPath'
+  | 'labelsPath'
+  | 'head'
+  | 'classThresholds'
+  | 'classes'
+  | 'scoreThreshold'
+  | 'executionProviders'
+> {
   /**
    * Model input side: the decode pool letterboxes to it. YOLOX must be 416 (the shipped YOLOX-Nano export is
    * fixed there); YOLOv5/v8 take the size their model was exported at (default 640).
    */
   inputSize?: number;
-  /** Class name -> score threshold overriding scoreThreshold; names from the labels file. */
-  classThresholds?: Record<string, number>;
-  /** Report only these class names (default all). */
-  classes?: string[];
-  scoreThreshold?: number;
   /** Class-wise NMS IoU (default 0.45). */
   nmsIou?: number;
-  executionProviders?: ExecutionProvider[];
   decodeThreads?: number;
   inferThreads?: number;
   intraOpThreads?: number;

@@ -22,7 +22,7 @@ import { lanesStats, type PoolStats } from './stats.js';
 export interface InferOptions {
   modelPath?: string;
   labelsPath?: string;
-  /** Output adapter for the model family (default 'yolox'; see detectors/ADAPTERS.md). */
+  /** Output adapter for the model family (default 'yolox'; see README, Detector adapters). */
   head?: HeadKind;
   /** Side of the square model input (default 416). Frames must be letterboxed to this size. */
   inputSize?: number;
