@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 // binary -> Debian package. nats-server: the embedded broker when none answers at NATS_URL.
 // ffmpeg/ffprobe: fixture tools, interop tests and bench baselines (the engine decodes in-process).
 // GStreamer's RTSP server (through python3-gi): the third-party server of the RTSP interop tests.
+// ffmpeg also transcodes live views (node-rtsp-stream) for the console.
 const gstProbe =
   "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer";
 const required = [
@@ -21,6 +22,8 @@ const required = [
       existsSync('/usr/lib/postgresql') &&
       readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)),
   },
+  // Headless Chromium: the operators' console end-to-end test drives it through playwright-core.
+  { bin: 'chromium', pkgs: ['chromium'], paths: ['/usr/bin/chromium'] },
   {
     bin: 'gst-rtsp-server (python3-gi)',
     pkgs: [

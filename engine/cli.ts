@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { sha256Hex } from '../connectors/http/tokens.js';
 import { probeCamera, ProbeError } from '../connectors/rtsp/probe.js';
 import { loadConfig } from './config/load.js';
 import { Engine } from './engine.js';
@@ -17,6 +19,9 @@ Commands:
   replay <video-file> --config <yaml> [--camera school/camera] [--fps N] [--start ISO-time] [--json]
                            Run detection, tracking, analytics and alarms on a recorded file as fast as
                            the machine allows; prints frames and alarms (JSON lines with --json)
+  token <name> --role police|school-admin|city-operator [--schools a,b] [--districts x,y]
+                           Mint an operator token: prints the token once (give it to the operator) and
+                           the config entry with its SHA-256 for engine.http.tokens
 
 Environment: NATS_URL, DATABASE_URL, KUZET_LOG_LEVEL (debug|info|warn|error); see README.md.`;
 
@@ -158,6 +163,29 @@ async function replayCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+function tokenCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { role: { type: 'string' }, schools: { type: 'string' }, districts: { type: 'string' } },
+  });
+  const name = positionals[0];
+  const roles = ['police', 'school-admin', 'city-operator'];
+  if (!name || !values.role || !roles.includes(values.role))
+    throw new KuzetError('KUZET_ERR_CONFIG', `token: usage: kuzet token <name> --role ${roles.join('|')}`);
+  const token = randomBytes(24).toString('base64url');
+  const list = (v: string | undefined) => (v ? `, ${JSON.stringify(v.split(',').filter(Boolean))}` : '');
+  const scope =
+    (values.schools ? `, schools: ${list(values.schools).slice(2)}` : '') +
+    (values.districts ? `, districts: ${list(values.districts).slice(2)}` : '');
+  process.stdout.write(
+    `token (give it to the operator; it is not stored anywhere): ${token}\n` +
+      `config entry for engine.http.tokens:\n` +
+      `  - { name: ${name}, role: ${values.role}, sha256: ${sha256Hex(token)}${scope} }\n`,
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, arg] = argv;
   switch (cmd) {
@@ -177,6 +205,9 @@ async function main(argv: string[]): Promise<number> {
     case 'replay':
       if (!arg) break;
       return replayCommand(argv.slice(1));
+    case 'token':
+      if (!arg) break;
+      return tokenCommand(argv.slice(1));
     case undefined:
     case '-h':
     case '--help':

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
@@ -19,12 +21,16 @@ detectors:
 pipelines:
   - { id: default, detector: yolox-nano, sampling: { type: keyframes, maxFps: 2 } }`;
 
+/** JetStream storage of this file's engines: its own, so the alarm stream holds only this run's alarms. */
+const natsStoreDir = mkdtempSync(join(tmpdir(), 'kuzet-engine-nats-'));
+after(() => rmSync(natsStoreDir, { recursive: true, force: true }));
+
 function engineYaml(opts: { cameras: Array<{ id: string; url: string }>; databaseUrl?: string }): string {
   return `
 city: { id: test-city, name: Test City }
 engine:
   metrics: { port: 0 }
-  nats: { url: 'nats://127.0.0.1:1', embedded: auto }
+  nats: { url: 'nats://127.0.0.1:1', embedded: auto, storeDir: '${natsStoreDir}' }
   database: { url: '${opts.databaseUrl ?? ''}', embeddedPort: 0, embeddedDataDir: memory }
   statusLine: false
   camera: { reconnectInitialMs: 500, reconnectMaxMs: 2000 }
@@ -136,11 +142,12 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       );
     // A police operator's token for the alarm websocket (stored hashed in the config).
     const token = 'test-police-token';
+    const evidenceDir = mkdtempSync(join(tmpdir(), 'kuzet-evidence-'));
     const sha256 = createHash('sha256').update(token).digest('hex');
     const cfg = parseConfig(
       yaml.replace(
         '  statusLine: false',
-        `  statusLine: false\n  http: { port: 0, tokens: [{ name: desk-1, sha256: ${sha256}, role: police }] }`,
+        `  statusLine: false\n  http: { port: 0, tokens: [{ name: desk-1, sha256: ${sha256}, role: police }], evidence: { dir: '${evidenceDir}' } }`,
       ),
       'engine.test.yaml',
     );
@@ -154,15 +161,23 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       const socket = new WebSocket(`ws://127.0.0.1:${engine.alarmSocketPort}/alarms`, {
         headers: { authorization: `Bearer ${token}` },
       });
-      const onSocket = new Promise<{ kind: string; state: string }>((resolve, reject) => {
-        socket.on('error', reject);
-        socket.on('message', (raw) => {
-          const m = JSON.parse(String(raw)) as { type: string; alarm?: { kind: string; state: string } };
-          if (m.type === 'ready')
-            socket.send(JSON.stringify({ type: 'subscribe', filters: {}, resumeAfter: 0 }));
-          if (m.type === 'alarm' && m.alarm?.kind === 'intrusion') resolve(m.alarm);
-        });
+      type SocketAlarm = { id: string; kind: string; state: string; links: { evidence: string } };
+      const socketMessages: Array<{ type: string; alarm?: SocketAlarm; alarmId?: string }> = [];
+      socket.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as { type: string; alarm?: SocketAlarm };
+        socketMessages.push(m);
+        if (m.type === 'ready')
+          socket.send(JSON.stringify({ type: 'subscribe', filters: {}, resumeAfter: 0 }));
       });
+      /** The alarm's change to `state` as the websocket delivered it (the stream may hold older runs' alarms). */
+      const onSocket = (id: string, state: string) =>
+        waitFor(
+          `alarm ${id} ${state} on the websocket`,
+          10_000,
+          async () =>
+            socketMessages.find((m) => m.type === 'alarm' && m.alarm?.id === id && m.alarm.state === state)
+              ?.alarm,
+        );
       const { connect } = await import('nats');
       const nc = await connect({ servers: engine.natsUrl });
       const alarms = nc.subscribe('kuzet.alarm.>');
@@ -203,11 +218,51 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       }
       const metrics = await engine.metrics.registry.getSingleMetricAsString('kuzet_alarms_total');
       assert.match(metrics, /kuzet_alarms_total\{kind="intrusion",severity="high",state="confirmed"\} 1/);
-      const viaSocket = await onSocket;
+      const viaSocket = await onSocket(String(alarm!.id), 'confirmed');
       assert.deepEqual([viaSocket.kind, viaSocket.state], ['intrusion', 'confirmed']);
+
+      // The evidence: the alarm's frame at camera resolution, to the operator's token only.
+      const evidenceUrl = `http://127.0.0.1:${engine.alarmSocketPort}${viaSocket.links.evidence}`;
+      assert.equal((await fetch(evidenceUrl)).status, 401);
+      const jpeg = await waitFor('the evidence JPEG', 10_000, async () => {
+        const r = await fetch(evidenceUrl, { headers: { authorization: `Bearer ${token}` } });
+        return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : undefined;
+      });
+      const { default: sharp } = await import('sharp');
+      const meta = await sharp(jpeg).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 640, 424]);
+
+      // The operator takes it: the state machine, the feed, the alarms table and the audit trail agree.
+      socket.send(JSON.stringify({ type: 'acknowledge', alarmId: viaSocket.id, comment: 'Patrol 7 sent' }));
+      await onSocket(viaSocket.id, 'acknowledged');
+      assert.ok(socketMessages.some((m) => m.type === 'acknowledged' && m.alarmId === viaSocket.id));
+      const audit = postgres(engine.databaseUrl, { max: 1, onnotice: () => {} });
+      try {
+        const rows = await waitFor('the acknowledge row in alarm_actions', 20_000, async () => {
+          const r = await audit<{ action: string; actor: string; role: string; comment: string | null }[]>`
+            select action, actor, role, comment from alarm_actions where alarm_id = ${viaSocket.id} order by time`;
+          return r.some((x) => x.action === 'acknowledge') ? r : undefined;
+        });
+        assert.deepEqual(
+          rows.map((r) => ({ ...r })),
+          [
+            { action: 'view-evidence', actor: 'desk-1', role: 'police', comment: null },
+            { action: 'acknowledge', actor: 'desk-1', role: 'police', comment: 'Patrol 7 sent' },
+          ],
+        );
+        const acked = await waitFor('the acknowledged row in alarms', 20_000, async () => {
+          const r = await audit<{ acknowledged_by: string }[]>`
+            select acknowledged_by from alarms where alarm_id = ${viaSocket.id} and state = 'acknowledged'`;
+          return r[0];
+        });
+        assert.equal(acked.acknowledged_by, 'desk-1');
+      } finally {
+        await audit.end();
+      }
       socket.close();
     } finally {
       await engine.stop();
+      rmSync(evidenceDir, { recursive: true, force: true });
     }
   });
 

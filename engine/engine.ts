@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Sql } from 'postgres';
 import { startFleet } from '../bench/fleet/server.js';
 import { Bus } from '../connectors/nats/index.js';
@@ -7,6 +9,7 @@ import type { CameraSourceBase } from '../connectors/camera-link.js';
 import { RtspCameraSource } from '../connectors/rtsp/index.js';
 import {
   connectTimescale,
+  AlarmActionWriter,
   AlarmWriter,
   DetectionWriter,
   migrate,
@@ -19,7 +22,7 @@ import { KuzetError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
-import { configPath } from './paths.js';
+import { configPath, repoPath } from './paths.js';
 import { Detector, detectorOptionsFromConfig, type DetectorOptions } from './pools/index.js';
 import { FramePipeline, type PipelineResult } from './pipeline.js';
 import { AlarmStateMachine } from '../pipelines/alarms/state-machine.js';
@@ -32,12 +35,19 @@ import {
   PresenceWriter,
   ScannerEventWriter,
 } from '../connectors/timescale/fusion-writers.js';
-import { AlarmSocketServer } from '../connectors/http/alarm-socket.js';
+import {
+  AlarmSocketServer,
+  type AcknowledgeRequest,
+  type AcknowledgeResult,
+  type CameraInfo,
+} from '../connectors/http/alarm-socket.js';
+import { LiveViews } from '../connectors/http/live-view.js';
+import { EvidenceStore } from '../pipelines/evidence/index.js';
 import { FusionService, type FusionWriters } from './fusion.js';
 import type { Alarm } from '../pipelines/analytics/types.js';
 import { autoPoolThreads } from './pools/sizing.js';
 import { formatStatus, type StatusSnapshot } from './status-line.js';
-import type { CameraStatus, FrameDetections, Sample } from './types.js';
+import type { CameraStatus, FrameDetections, OperatorAction, Sample } from './types.js';
 
 type Closer = { name: string; close: () => Promise<void> };
 
@@ -89,6 +99,12 @@ export class Engine {
   private readonly fusion: FusionService | null;
   private scanner: ScannerConsumer | null = null;
   private alarmSocket: AlarmSocketServer | null = null;
+  /** Room and live-view URL (with credentials) per camera key, for the operators' server. */
+  private readonly cameraInfo = new Map<string, CameraInfo>();
+  /** Recent samples and rendered evidence JPEGs (null when engine.http is disabled). */
+  private readonly evidence: EvidenceStore | null;
+  private liveViews: LiveViews | null = null;
+  private actionWriter: AlarmActionWriter | null = null;
   /** The database writers exist (or there is no database): scanner events can be consumed and acked. */
   private databaseOpened = false;
   private fusionWriters: FusionWriters = { scanner: null, presence: null, findings: null, canteen: null };
@@ -110,6 +126,22 @@ export class Engine {
   ) {
     this.log = opts.log;
     this.metrics = opts.metrics ?? new Metrics();
+    for (const school of cfg.schools)
+      for (const cam of school.cameras)
+        this.cameraInfo.set(cameraKey(school.id, cam.id), {
+          room: cam.room ?? null,
+          rtspUrl: cam.url.startsWith('rtsp://') ? withCredentials(cam.url, cam.credentials) : null,
+        });
+    const h = cfg.engine.http;
+    this.evidence = h.enabled
+      ? new EvidenceStore({
+          dir: configPath(h.evidence.dir),
+          keepPerCamera: h.evidence.keepPerCamera,
+          retentionDays: h.evidence.retentionDays,
+          log: this.log.child('evidence'),
+          onDrop: (reason) => this.metrics.dropped.inc({ stage: 'evidence', reason }),
+        })
+      : null;
     const a = cfg.engine.alarms;
     this.alarmStates = new AlarmStateMachine({
       resolveAfterMs: a.resolveAfterMs,
@@ -226,6 +258,7 @@ export class Engine {
       log,
     };
     this.alarmWriter = new AlarmWriter(sql, { ...writerOpts, ...spool('alarms') });
+    this.actionWriter = new AlarmActionWriter(sql, { ...writerOpts, ...spool('alarm_actions') });
     this.healthWriter = new CameraHealthWriter(sql, { ...writerOpts, ...spool('camera_health') });
     if (this.fusion)
       this.fusionWriters = {
@@ -253,6 +286,7 @@ export class Engine {
         this.dbState = 'up';
         this.writer?.start();
         this.alarmWriter?.start();
+        this.actionWriter?.start();
         this.healthWriter?.start();
         for (const w of Object.values(this.fusionWriters)) w?.start();
         await this.applyStoragePolicies(sql).catch((err: unknown) =>
@@ -352,6 +386,14 @@ export class Engine {
   private async openAlarmSocket(bus: Bus): Promise<void> {
     const h = this.cfg.engine.http;
     if (!h.enabled || this.alarmSocket) return;
+    if (h.liveView.maxStreams > 0)
+      this.liveViews = new LiveViews({
+        maxStreams: h.liveView.maxStreams,
+        idleStopMs: h.liveView.idleStopMs,
+        outputOptions: { '-b:v': `${h.liveView.bitrateKbps}k`, '-r': String(h.liveView.fps), '-an': '' },
+        log: this.log.child('live-view'),
+        onEvent: () => this.metrics.liveViews.set(this.liveViews?.streams() ?? 0),
+      });
     const districts: Record<string, string> = {};
     for (const s of this.cfg.schools) if (s.district) districts[s.id] = s.district;
     try {
@@ -363,14 +405,70 @@ export class Engine {
         schoolsDistrict: districts,
         maxBufferedBytes: h.maxBufferedBytes,
         log: this.log.child('alarm-socket'),
+        acknowledge: (req) => this.acknowledge(req),
+        camera: (school, camera) => this.cameraInfo.get(cameraKey(school, camera)) ?? null,
+        ...(this.evidence ? { evidence: this.evidence } : {}),
+        ...(this.liveViews ? { liveViews: this.liveViews } : {}),
+        ...(h.console
+          ? { consoleDir: repoPath('connectors/http/console'), consoleVendor: consoleVendor() }
+          : {}),
+        audit: (action) => this.audit(action),
       });
+      const socket = this.alarmSocket;
+      this.metrics.alarmClientsProbe = () => socket.connections();
       this.log.info('Alarm websocket listening', {
         url: `ws://${h.host}:${this.alarmSocket.port}/alarms`,
+        console: h.console ? `http://${h.host}:${this.alarmSocket.port}/console/` : undefined,
         tokens: h.tokens.length,
       });
+      if (h.tokens.length === 0)
+        this.log.warn('No operator tokens configured: every console and websocket client is refused', {
+          hint: 'npx kuzet token <name> --role police',
+        });
     } catch (err) {
       this.log.error('Alarm websocket not started', { port: h.port, error: errorMessage(err) });
     }
+  }
+
+  /** An operator takes an alarm (from the console or any websocket client): state change + audit row. */
+  private acknowledge(req: AcknowledgeRequest): AcknowledgeResult {
+    const current = this.alarmStates.find(req.alarmId);
+    if (!current || !req.inScope(current.schoolId))
+      return {
+        ok: false,
+        reason: 'no active alarm with this id in your scope (resolved alarms cannot be acknowledged)',
+      };
+    if (current.state === 'acknowledged')
+      return { ok: false, reason: `already acknowledged by ${current.acknowledgedBy ?? 'someone'}` };
+    const now = Date.now();
+    const change = this.alarmStates.acknowledge(req.alarmId, req.token.name, now);
+    if (!change) return { ok: false, reason: 'the alarm cannot be acknowledged now' };
+    this.onAlarm(change);
+    this.audit({
+      time: now,
+      alarmId: change.id,
+      schoolId: change.schoolId,
+      cameraId: change.cameraId,
+      action: 'acknowledge',
+      actor: req.token.name,
+      role: req.token.role,
+      comment: req.comment.trim() === '' ? null : req.comment.trim(),
+    });
+    return { ok: true };
+  }
+
+  /** The operators' audit trail: alarm_actions, the metrics and the log. */
+  private audit(a: OperatorAction): void {
+    this.metrics.operatorActions.inc({ action: a.action, role: a.role });
+    if (this.actionWriter) this.actionWriter.enqueue(a);
+    else this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' });
+    this.log.info('Operator action', {
+      action: a.action,
+      actor: a.actor,
+      school: a.schoolId,
+      camera: a.cameraId,
+      alarm: a.alarmId ?? undefined,
+    });
   }
 
   /** Port of the alarm websocket (0 when it is not running). */
@@ -474,6 +572,9 @@ export class Engine {
   /** One alarm state change: to the police feed (NATS), to TimescaleDB, to the metrics and the log. */
   private onAlarm(a: Alarm): void {
     this.metrics.alarms.inc({ kind: a.kind, severity: a.severity, state: a.state });
+    // Evidence from the camera's own frame; sensor alarms (panic, air quality) have no frame of their own.
+    if (this.evidence && a.state !== 'resolved' && this.cameraInfo.has(cameraKey(a.schoolId, a.cameraId)))
+      void this.evidence.render(a);
     if (!this.bus?.publishAlarm(a)) this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
     if (this.alarmWriter) this.alarmWriter.enqueue(a);
     else this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' });
@@ -553,6 +654,8 @@ export class Engine {
         const onSample = (s: Sample) => {
           this.metrics.framesSampled.inc({ school: school.id });
           this.health?.onSample(key, Date.now());
+          // A copy for the evidence JPEG: the pipeline transfers the sample's buffer to a worker.
+          this.evidence?.remember(s);
           frames.submit(key, s, source.boosted());
         };
         const common: CameraSourceBase = {
@@ -753,8 +856,11 @@ export class Engine {
       this.log.info('Flushed pending rows', { rows: pending, left: this.writer.pendingRows });
     }
     if (this.alarmSocket) await step('alarm websocket', () => this.alarmSocket!.close());
+    if (this.liveViews) await step('live views', () => this.liveViews!.close());
+    if (this.evidence) await step('evidence', () => this.evidence!.close());
     if (this.scanner) await step('scanner consumer', () => this.scanner!.close());
     if (this.alarmWriter) await step('alarm writer', () => this.alarmWriter!.stop());
+    if (this.actionWriter) await step('operator action writer', () => this.actionWriter!.stop());
     if (this.healthWriter) await step('camera health writer', () => this.healthWriter!.stop());
     for (const [name, w] of Object.entries(this.fusionWriters))
       if (w) await step(`${name} writer`, () => w.stop());
@@ -762,6 +868,22 @@ export class Engine {
     if (this.bus) await step('nats', () => this.bus!.close());
     for (const c of this.closers.reverse()) await step(c.name, c.close);
   }
+}
+
+/** The camera's RTSP URL with its credentials from the environment, for the live-view process only. */
+function withCredentials(url: string, credentials: { userEnv: string; passEnv: string } | undefined): string {
+  const user = credentials ? process.env[credentials.userEnv] : undefined;
+  const pass = credentials ? process.env[credentials.passEnv] : undefined;
+  if (user === undefined) return url;
+  const auth = `${encodeURIComponent(user)}${pass === undefined ? '' : `:${encodeURIComponent(pass)}`}@`;
+  return url.replace(/^rtsp:\/\//, `rtsp://${auth}`);
+}
+
+/** The console's third-party browser files, served under /console/vendor/. */
+function consoleVendor(): Record<string, string> {
+  // The package's exports hide its browser build, so it is found next to its main file.
+  const main = createRequire(import.meta.url).resolve('@cycjimmy/jsmpeg-player');
+  return { 'jsmpeg-player.umd.min.js': join(dirname(main), 'jsmpeg-player.umd.min.js') };
 }
 
 function redact(url: string): string {

@@ -62,6 +62,25 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly operatorActions = new Counter({
+    name: 'kuzet_operator_actions_total',
+    help: 'Operator actions on the console and alarm websocket (acknowledge, view-evidence, live-start, live-stop)',
+    labelNames: ['action', 'role'] as const,
+    registers: [this.registry],
+  });
+  /** Set by the engine once the alarm websocket runs; read at scrape time. */
+  alarmClientsProbe: () => number = () => 0;
+  readonly alarmClients: Gauge = new Gauge({
+    name: 'kuzet_alarm_clients',
+    help: 'Connections to the alarm websocket (authenticated or authenticating)',
+    registers: [this.registry],
+    collect: (): void => this.alarmClients.set(this.alarmClientsProbe()),
+  });
+  readonly liveViews = new Gauge({
+    name: 'kuzet_live_views',
+    help: 'Live-view camera streams (ffmpeg transcodes) running',
+    registers: [this.registry],
+  });
   readonly inferBatchSize = new Histogram({
     name: 'kuzet_infer_batch_size',
     help: 'Frames per inference call (dynamic batching)',

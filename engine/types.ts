@@ -53,3 +53,18 @@ export type CameraStatus =
       height?: number;
     }
   | { type: 'camera-offline'; schoolId: string; cameraId: string; at: number; since: number; reason: string };
+
+/** What an operator did on the console or the alarm websocket, kept as an audit trail (alarm_actions). */
+export interface OperatorAction {
+  /** Wall-clock ms. */
+  time: number;
+  /** Null for a live view opened without an alarm. */
+  alarmId: string | null;
+  schoolId: string;
+  cameraId: string;
+  action: 'acknowledge' | 'view-evidence' | 'live-start' | 'live-stop';
+  /** The token's name. */
+  actor: string;
+  role: string;
+  comment: string | null;
+}

@@ -11,7 +11,12 @@ import type { Alarm } from '../../pipelines/analytics/types.js';
 import { encodeAlarm, subjects } from '../nats/bus.js';
 import { ensureAlarmStream } from '../nats/scanner-consumer.js';
 import { startNatsServer, type LocalNatsServer } from '../nats/server.js';
-import { AlarmSocketServer, type ServerMessage, type TokenEntry } from './alarm-socket.js';
+import {
+  AlarmSocketServer,
+  type AcknowledgeRequest,
+  type ServerMessage,
+  type TokenEntry,
+} from './alarm-socket.js';
 
 const log = createLogger('test', 'error');
 const hex = (t: string) => createHash('sha256').update(t).digest('hex');
@@ -26,6 +31,7 @@ let server: LocalNatsServer;
 let nc: NatsConnection;
 let gw: AlarmSocketServer;
 let alarmNo = 0;
+const acks: Array<Omit<AcknowledgeRequest, 'inScope'> & { s1InScope: boolean }> = [];
 
 function alarm(school: string, severity: Alarm['severity'] = 'high', pad = 0): Alarm {
   const n = ++alarmNo;
@@ -132,6 +138,21 @@ describe('AlarmSocketServer', () => {
       schoolsDistrict: { s1: 'north', s2: 'south', s3: 'north' },
       authTimeoutMs: 300,
       log,
+      camera: (school, camera) =>
+        school === 's1'
+          ? { room: 'Gym', rtspUrl: camera === 'cam1' ? 'rtsp://user:pw@10.0.0.9/cam1' : null }
+          : null,
+      acknowledge: (req) => {
+        acks.push({
+          alarmId: req.alarmId,
+          comment: req.comment,
+          token: req.token,
+          s1InScope: req.inScope('s1'),
+        });
+        return req.alarmId === 'a-unknown'
+          ? { ok: false, reason: 'no active alarm with this id' }
+          : { ok: true };
+      },
     });
   });
   after(async () => {
@@ -266,6 +287,55 @@ describe('AlarmSocketServer', () => {
         .filter((id, i, a) => a.indexOf(id) === i),
     );
     r.ws.close();
+  });
+
+  it('gives each alarm its room and links, without the camera credentials', async () => {
+    const c = await subscribed('police-secret');
+    const seq = await publish(alarm('s1'));
+    const got = await c.next('alarm');
+    assert.ok(got.type === 'alarm');
+    assert.equal(got.seq, seq);
+    assert.equal(got.alarm.room, 'Gym');
+    assert.deepEqual(got.alarm.links, {
+      evidence: `/evidence/s1/cam1/${got.alarm.id}.jpg`,
+      live: '/live/s1/cam1',
+    });
+    assert.doesNotMatch(JSON.stringify(got), /pw@|rtsp:/, 'no camera URL or password reaches clients');
+    c.ws.close();
+  });
+
+  it('passes acknowledgements with their comment and token to the engine; read-only roles are refused', async () => {
+    acks.length = 0;
+    const police = await subscribed('police-secret');
+    sendJson(police, { type: 'acknowledge', alarmId: 'a-17', comment: 'Patrol 7 on its way' });
+    assert.deepEqual(await police.next('acknowledged'), { type: 'acknowledged', alarmId: 'a-17' });
+    sendJson(police, { type: 'acknowledge', alarmId: 'a-unknown' });
+    assert.deepEqual(await police.next('error'), {
+      type: 'error',
+      reason: 'no active alarm with this id',
+      alarmId: 'a-unknown',
+    });
+    sendJson(police, { type: 'acknowledge', alarmId: 'a-18', comment: 'x'.repeat(1001) });
+    assert.match((await police.next('error')).type, /error/);
+    const admin = await subscribed('admin-s1-secret');
+    sendJson(admin, { type: 'acknowledge', alarmId: 'a-19', comment: '' });
+    await admin.next('acknowledged');
+    const operator = await subscribed('north-secret');
+    sendJson(operator, { type: 'acknowledge', alarmId: 'a-20', comment: 'mine' });
+    assert.deepEqual(await operator.next('error'), {
+      type: 'error',
+      reason: 'your role cannot acknowledge alarms',
+      alarmId: 'a-20',
+    });
+    assert.deepEqual(
+      acks.map((a) => [a.alarmId, a.comment, a.token.name, a.s1InScope]),
+      [
+        ['a-17', 'Patrol 7 on its way', 'police-1', true],
+        ['a-unknown', '', 'police-1', true],
+        ['a-19', '', 'admin-s1', true],
+      ],
+    );
+    for (const c of [police, admin, operator]) c.ws.close();
   });
 
   it('closes 1011 when the JetStream feed cannot be opened', async () => {

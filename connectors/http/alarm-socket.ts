@@ -1,8 +1,18 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import uWS, { type WebSocket } from 'uWebSockets.js';
 import { DeliverPolicy, type ConsumerMessages, type NatsConnection, type OrderedConsumerOptions } from 'nats';
 import { createLogger, type Logger } from '../../engine/log.js';
 import { decodeMessage, type AlarmMessage } from '../nats/bus.js';
+import type { OperatorAction } from '../../engine/types.js';
+import {
+  registerConsole,
+  registerEvidence,
+  registerLiveView,
+  type EvidenceReader,
+  type LiveViewService,
+} from './routes.js';
+import { TokenBook, type TokenEntry, type TokenRole } from './tokens.js';
+
+export type { TokenEntry, TokenRole } from './tokens.js';
 
 /**
  * WebSocket gateway that streams alarms from the JetStream stream `KUZET_ALARMS` to operator consoles.
@@ -15,22 +25,14 @@ import { decodeMessage, type AlarmMessage } from '../nats/bus.js';
  *    are sent as `{"type":"alarm","seq":<stream seq>,"alarm":{…AlarmMessage}}`. A second subscribe replaces
  *    the first. Out-of-scope filter schools get `{"type":"error","reason":"school X is outside your scope"}`.
  *  - `{"type":"ack","seq":N}`: highest acked seq is recorded (the client resumes with its own lastAcked).
+ *  - `{"type":"acknowledge","alarmId":"…","comment":"…"}`: the operator takes the alarm (police and
+ *    school-admin tokens, in scope). Reply `{"type":"acknowledged","alarmId"}` or an error naming the alarm;
+ *    the state change itself arrives as the next `alarm` message (state 'acknowledged').
+ *  - Each `alarm` carries `links` (evidence JPEG, live view; same bearer token over HTTP) and the camera's room.
  *  - Slow consumer: more than maxBufferedBytes buffered after a send → close 4008 'slow consumer'.
  *  - JetStream feed failure (e.g. missing stream) → `{"type":"error",…}` then close 1011: reconnect and resume.
  *  - Heartbeat: uWS pings automatically; a peer silent for ~idleTimeout (heartbeatSeconds rounded to 4 s) is dropped.
  */
-
-export type TokenRole = 'police' | 'school-admin' | 'city-operator';
-
-export interface TokenEntry {
-  name: string;
-  /** Lower-case hex SHA-256 of the bearer token. */
-  sha256: string;
-  role: TokenRole;
-  /** Scope; when neither schools nor districts is given the token sees the whole city. */
-  schools?: string[];
-  districts?: string[];
-}
 
 export interface AlarmSocketOptions {
   host?: string;
@@ -46,6 +48,41 @@ export interface AlarmSocketOptions {
   /** Time allowed for the first-message auth (default 5000 ms). */
   authTimeoutMs?: number;
   log?: Logger;
+  /** An operator takes an alarm; without it `acknowledge` messages are refused. */
+  acknowledge?: (req: AcknowledgeRequest) => AcknowledgeResult | Promise<AcknowledgeResult>;
+  /** Camera facts for the payload (room) and the live view (RTSP URL; null = no live view). */
+  camera?: (schoolId: string, cameraId: string) => CameraInfo | null;
+  /** Evidence JPEGs, served at GET /evidence/<school>/<camera>/<alarmId>.jpg. */
+  evidence?: EvidenceReader;
+  /** On-demand live view: POST /live/<school>/<camera> → ticket, websocket /live/ws/<ticket>. */
+  liveViews?: LiveViewService;
+  /** Folder of the operators' console, served at /console/ (files outside it: `consoleVendor`). */
+  consoleDir?: string;
+  /** Extra files under /console/vendor/: name → absolute path. */
+  consoleVendor?: Record<string, string>;
+  /** The audit trail: acknowledgements, evidence views, live views. */
+  audit?: (action: OperatorAction) => void;
+}
+
+export interface CameraInfo {
+  room: string | null;
+  /** With credentials, for the live-view process only; never sent to clients. */
+  rtspUrl: string | null;
+}
+
+export interface AcknowledgeRequest {
+  alarmId: string;
+  comment: string;
+  token: TokenEntry;
+  inScope: (schoolId: string) => boolean;
+}
+
+export type AcknowledgeResult = { ok: true } | { ok: false; reason: string };
+
+/** What a client receives per alarm: the bus message plus what the console needs to act on it. */
+export interface AlarmPayload extends AlarmMessage {
+  room: string | null;
+  links: { evidence: string; live: string | null };
 }
 
 export interface AlarmSocketServer {
@@ -64,15 +101,20 @@ export interface AlarmFilters {
 export type ClientMessage =
   | { type: 'auth'; token: string }
   | { type: 'subscribe'; filters?: AlarmFilters; resumeAfter?: number }
-  | { type: 'ack'; seq: number };
+  | { type: 'ack'; seq: number }
+  | { type: 'acknowledge'; alarmId: string; comment: string };
 
 export type ServerMessage =
   | { type: 'ready'; name: string; role: TokenRole }
   | { type: 'subscribed'; resumeAfter: number | null }
-  | { type: 'alarm'; seq: number; alarm: AlarmMessage }
-  | { type: 'error'; reason: string };
+  | { type: 'alarm'; seq: number; alarm: AlarmPayload }
+  | { type: 'acknowledged'; alarmId: string }
+  | { type: 'error'; reason: string; alarmId?: string };
 
 export const CLOSE_UNAUTHORIZED = 4401;
+const MAX_COMMENT = 1000;
+/** Serialised alarm messages kept for the next clients (each client has its own consumer, same messages). */
+const MESSAGE_CACHE = 4096;
 export const CLOSE_SLOW_CONSUMER = 4008;
 /** The JetStream feed failed or ended; the client should reconnect and resume. */
 export const CLOSE_FEED_FAILED = 1011;
@@ -94,20 +136,6 @@ interface Conn {
 
 type Ws = WebSocket<Conn>;
 
-function sha256(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** Constant-time per entry; every entry is compared so the match position does not leak through timing. */
-function findToken(hashes: Array<{ entry: TokenEntry; hash: Buffer }>, token: string): TokenEntry | null {
-  const h = sha256(token);
-  let found: TokenEntry | null = null;
-  for (const { entry, hash } of hashes) {
-    if (hash.length === h.length && timingSafeEqual(hash, h) && found === null) found = entry;
-  }
-  return found;
-}
-
 function stringList(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
@@ -126,6 +154,14 @@ function parseClientMessage(text: string): ClientMessage {
       if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq))
         throw new Error('ack needs an integer seq');
       return { type: 'ack', seq: m.seq };
+    case 'acknowledge': {
+      if (typeof m.alarmId !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(m.alarmId))
+        throw new Error('acknowledge needs an alarmId');
+      const comment = m.comment ?? '';
+      if (typeof comment !== 'string' || comment.length > MAX_COMMENT)
+        throw new Error(`comment must be a string of at most ${MAX_COMMENT} characters`);
+      return { type: 'acknowledge', alarmId: m.alarmId, comment };
+    }
     case 'subscribe': {
       const f = (m.filters ?? {}) as Record<string, unknown>;
       if (typeof f !== 'object') throw new Error('filters must be an object');
@@ -150,25 +186,52 @@ export const AlarmSocketServer = {
     const maxBuffered = opts.maxBufferedBytes ?? 1024 * 1024;
     const heartbeat = opts.heartbeatSeconds ?? 20;
     const authTimeoutMs = opts.authTimeoutMs ?? 5000;
-    const districts = opts.schoolsDistrict ?? {};
     const log = opts.log ?? createLogger('alarm-socket');
-    const hashes = opts.tokens.map((entry) => ({ entry, hash: Buffer.from(entry.sha256, 'hex') }));
+    const book = new TokenBook(opts.tokens, opts.schoolsDistrict ?? {});
+    const inScope = (t: TokenEntry, school: string): boolean => book.inScope(t, school);
     const js = opts.nc.jetstream();
     const sockets = new Set<Conn>();
     let nextId = 1;
 
-    const inScope = (t: TokenEntry, school: string): boolean => {
-      if (!t.schools && !t.districts) return true;
-      if (t.schools?.includes(school)) return true;
-      const d = districts[school];
-      return d !== undefined && (t.districts?.includes(d) ?? false);
+    /**
+     * Decoded and serialised once per stream sequence: with one consumer per client every client reads the
+     * same messages, and a thousand JSON.stringify calls per alarm would dominate the fan-out.
+     */
+    type Cached = { school: string; severity: string; kind: string; json: string } | null;
+    const messages = new Map<number, Cached>();
+    const message = (seq: number, data: Uint8Array): Cached => {
+      const hit = messages.get(seq);
+      if (hit !== undefined) return hit;
+      let entry: Cached = null;
+      try {
+        const alarm = decodeMessage<AlarmMessage>(data);
+        if (typeof alarm?.school === 'string' && typeof alarm.camera === 'string') {
+          const cam = opts.camera?.(alarm.school, alarm.camera) ?? null;
+          const path = `${encodeURIComponent(alarm.school)}/${encodeURIComponent(alarm.camera)}`;
+          const payload: AlarmPayload = {
+            ...alarm,
+            room: cam?.room ?? null,
+            links: {
+              evidence: `/evidence/${path}/${encodeURIComponent(alarm.id)}.jpg`,
+              live: cam?.rtspUrl ? `/live/${path}` : null,
+            },
+          };
+          const json = JSON.stringify({ type: 'alarm', seq, alarm: payload } satisfies ServerMessage);
+          entry = { school: alarm.school, severity: alarm.severity, kind: alarm.kind, json };
+        } else log.warn('Alarm without school or camera skipped', { seq });
+      } catch (err) {
+        log.warn('Undecodable alarm skipped', { seq, error: (err as Error).message });
+      }
+      messages.set(seq, entry);
+      if (messages.size > MESSAGE_CACHE) messages.delete(messages.keys().next().value!);
+      return entry;
     };
 
     /** Sends and enforces the backpressure limit; never blocks. Returns false when the socket is gone. */
-    const send = (c: Conn, msg: ServerMessage): boolean => {
+    const send = (c: Conn, msg: ServerMessage | string): boolean => {
       const ws = c.ws;
       if (c.closed || !ws) return false;
-      const r = ws.send(JSON.stringify(msg), false);
+      const r = ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg), false);
       if (r === 2 || ws.getBufferedAmount() > maxBuffered) {
         log.warn('Closing slow alarm consumer', {
           conn: c.id,
@@ -241,22 +304,34 @@ export const AlarmSocketServer = {
       log.info('Alarm client subscribed', { conn: c.id, name: t.name, resumeAfter: resumeAfter ?? null });
       for await (const m of iter) {
         if (c.closed || c.subGen !== gen) break;
-        let alarm: AlarmMessage;
-        try {
-          alarm = decodeMessage<AlarmMessage>(m.data);
-        } catch (err) {
-          log.warn('Undecodable alarm skipped', { seq: m.seq, error: (err as Error).message });
-          continue;
-        }
-        if (typeof alarm?.school !== 'string' || !inScope(t, alarm.school)) continue;
+        const alarm = message(m.seq, m.data);
+        if (!alarm || !inScope(t, alarm.school)) continue;
         if (schools && !schools.has(alarm.school)) continue;
         if (severity && !severity.has(alarm.severity)) continue;
         if (kind && !kind.has(alarm.kind)) continue;
-        if (!send(c, { type: 'alarm', seq: m.seq, alarm })) break;
+        if (!send(c, alarm.json)) break;
         c.sent++;
       }
       // The feed ended without the client asking: close, so it reconnects and resumes instead of idling blind.
       if (!c.closed && c.subGen === gen) end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
+    };
+
+    const acknowledge = (c: Conn, alarmId: string, comment: string): void => {
+      const t = c.token!;
+      const refuse = (reason: string): void => void send(c, { type: 'error', reason, alarmId });
+      if (t.role === 'city-operator') return refuse('your role cannot acknowledge alarms');
+      if (!opts.acknowledge) return refuse('acknowledgement is not available on this server');
+      Promise.resolve(opts.acknowledge({ alarmId, comment, token: t, inScope: (s) => inScope(t, s) }))
+        .then((r) => {
+          if (r.ok) {
+            log.info('Alarm acknowledged', { conn: c.id, name: t.name, alarm: alarmId });
+            send(c, { type: 'acknowledged', alarmId });
+          } else refuse(r.reason);
+        })
+        .catch((err: Error) => {
+          log.error('Acknowledgement failed', { conn: c.id, alarm: alarmId, error: err.message });
+          refuse('acknowledgement failed');
+        });
     };
 
     const onMessage = (c: Conn, data: ArrayBuffer): void => {
@@ -270,7 +345,7 @@ export const AlarmSocketServer = {
         return;
       }
       if (!c.token) {
-        const t = msg.type === 'auth' ? findToken(hashes, msg.token) : null;
+        const t = msg.type === 'auth' ? book.find(msg.token) : null;
         if (!t) {
           log.warn('Alarm client rejected', { conn: c.id });
           return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
@@ -283,6 +358,9 @@ export const AlarmSocketServer = {
           return;
         case 'ack':
           if (msg.seq > c.highestAck) c.highestAck = msg.seq;
+          return;
+        case 'acknowledge':
+          acknowledge(c, msg.alarmId, msg.comment);
           return;
         case 'subscribe': {
           const gen = c.subGen + 1; // the generation subscribe() is about to take
@@ -301,6 +379,11 @@ export const AlarmSocketServer = {
     app.get('/healthz', (res) => {
       res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok');
     });
+    const routes = { app, book, log, audit: opts.audit ?? (() => undefined) };
+    if (opts.consoleDir) registerConsole(routes, opts.consoleDir, opts.consoleVendor ?? {});
+    if (opts.evidence) registerEvidence(routes, opts.evidence);
+    if (opts.liveViews)
+      registerLiveView(routes, opts.liveViews, (s, c) => opts.camera?.(s, c)?.rtspUrl ?? null);
     app.ws<Conn>('/*', {
       idleTimeout: Math.max(8, Math.round(heartbeat / 4) * 4),
       sendPingsAutomatically: true,
@@ -308,12 +391,7 @@ export const AlarmSocketServer = {
       // Above our own limit, so uWS never drops a message silently before we close the socket.
       maxBackpressure: maxBuffered * 4 + 16 * 1024 * 1024,
       upgrade: (res, req, context) => {
-        const auth = req.getHeader('authorization');
-        let headerToken: TokenEntry | null | undefined;
-        if (auth) {
-          const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-          headerToken = m ? findToken(hashes, m[1]!) : null;
-        }
+        const headerToken = book.fromHeader(req.getHeader('authorization'));
         const conn: Conn = {
           id: nextId++,
           ws: null,

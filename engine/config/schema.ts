@@ -399,9 +399,44 @@ export const engineSchema = z
           .int()
           .min(1024)
           .default(1024 * 1024),
+        /** Serve the operators' console at /console/. */
+        console: z.boolean().default(true),
+        /** Live view of a camera (node-rtsp-stream → MPEG-1 over a websocket), started on demand. */
+        liveView: z
+          .object({
+            /** Camera streams (ffmpeg processes) running at once; more requests get 429. */
+            maxStreams: z.number().int().min(0).default(4),
+            /** A stream stops this long after its last viewer left. */
+            idleStopMs: z.number().int().min(0).default(5000),
+            /** Output bitrate and frame rate of the MPEG-1 transcode (MPEG-1 allows only a few rates). */
+            bitrateKbps: z.number().int().min(100).default(1000),
+            fps: z.union([z.literal(24), z.literal(25), z.literal(30)]).default(25),
+          })
+          .strict()
+          .default({ maxStreams: 4, idleStopMs: 5000, bitrateKbps: 1000, fps: 25 }),
+        /** Evidence JPEGs (the alarm's frame with its box), served at /evidence/… to the same tokens. */
+        evidence: z
+          .object({
+            /** Folder, relative to the config file's repo root like every data path. */
+            dir: z.string().min(1).default('data/evidence'),
+            retentionDays: z.number().min(0.001).default(30),
+            /** Samples kept per camera until an alarm asks for one. */
+            keepPerCamera: z.number().int().min(1).max(64).default(4),
+          })
+          .strict()
+          .default({ dir: 'data/evidence', retentionDays: 30, keepPerCamera: 4 }),
       })
       .strict()
-      .default({ enabled: true, host: '127.0.0.1', port: 8080, tokens: [], maxBufferedBytes: 1024 * 1024 }),
+      .default({
+        enabled: true,
+        host: '127.0.0.1',
+        port: 8080,
+        tokens: [],
+        maxBufferedBytes: 1024 * 1024,
+        console: true,
+        liveView: { maxStreams: 4, idleStopMs: 5000, bitrateKbps: 1000, fps: 25 },
+        evidence: { dir: 'data/evidence', retentionDays: 30, keepPerCamera: 4 },
+      }),
     /** Scanner and sensor events on NATS (kuzet.scan.<kind>.<schoolId>) fused with what the cameras see. */
     fusion: z
       .object({

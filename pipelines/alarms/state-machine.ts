@@ -216,6 +216,12 @@ export class AlarmStateMachine {
     return snapshot(a);
   }
 
+  /** A snapshot of an active alarm by id; null when unknown or resolved. */
+  find(alarmId: string): Alarm | null {
+    const entry = this.byId.get(alarmId);
+    return entry ? snapshot(entry.alarm) : null;
+  }
+
   /** Snapshots of every alarm not yet resolved, oldest first. */
   active(): Alarm[] {
     return [...this.byKey.values()].map((e) => snapshot(e.alarm));
