@@ -23,7 +23,13 @@ describe('migrate', { timeout: 60_000 }, () => {
       const lines: Array<{ level: string; msg: string }> = [];
       const first = await migrate(sql, recordingLogger(lines));
       assert.deepEqual(first, {
-        applied: ['001_detections.sql', '002_alarms.sql', '003_fusion.sql', '004_detection_keys.sql'],
+        applied: [
+          '001_detections.sql',
+          '002_alarms.sql',
+          '003_fusion.sql',
+          '004_detection_keys.sql',
+          '005_alarm_actions.sql',
+        ],
         timescale: true,
       });
       const second = await migrate(sql, recordingLogger(lines));
@@ -44,6 +50,7 @@ describe('migrate', { timeout: 60_000 }, () => {
           { id: 2, name: '002_alarms.sql' },
           { id: 3, name: '003_fusion.sql' },
           { id: 4, name: '004_detection_keys.sql' },
+          { id: 5, name: '005_alarm_actions.sql' },
         ],
       );
       const [idx] =
@@ -77,7 +84,13 @@ describe('migrate', { timeout: 60_000 }, () => {
     it('falls back to a plain table with one warning, and stays idempotent', async () => {
       const lines: Array<{ level: string; msg: string }> = [];
       assert.deepEqual(await migrate(sql, recordingLogger(lines)), {
-        applied: ['001_detections.sql', '002_alarms.sql', '003_fusion.sql', '004_detection_keys.sql'],
+        applied: [
+          '001_detections.sql',
+          '002_alarms.sql',
+          '003_fusion.sql',
+          '004_detection_keys.sql',
+          '005_alarm_actions.sql',
+        ],
         timescale: false,
       });
       const warnings = lines.filter((l) => l.level === 'warn');
