@@ -142,6 +142,8 @@ export class Engine {
           onDrop: (reason) => this.metrics.dropped.inc({ stage: 'evidence', reason }),
         })
       : null;
+    const evidence = this.evidence;
+    if (evidence) this.metrics.evidenceHeldBytesProbe = () => evidence.heldBytes;
     const a = cfg.engine.alarms;
     this.alarmStates = new AlarmStateMachine({
       resolveAfterMs: a.resolveAfterMs,
@@ -573,8 +575,10 @@ export class Engine {
   private onAlarm(a: Alarm): void {
     this.metrics.alarms.inc({ kind: a.kind, severity: a.severity, state: a.state });
     // Evidence from the camera's own frame; sensor alarms (panic, air quality) have no frame of their own.
-    if (this.evidence && a.state !== 'resolved' && this.cameraInfo.has(cameraKey(a.schoolId, a.cameraId)))
-      void this.evidence.render(a);
+    if (this.evidence && this.cameraInfo.has(cameraKey(a.schoolId, a.cameraId))) {
+      if (a.state === 'resolved') this.evidence.forgetAlarm(a.id);
+      else void this.evidence.render(a);
+    }
     if (!this.bus?.publishAlarm(a)) this.metrics.dropped.inc({ stage: 'bus', reason: 'bus_unavailable' });
     if (this.alarmWriter) this.alarmWriter.enqueue(a);
     else this.metrics.dropped.inc({ stage: 'store', reason: 'db_unavailable' });

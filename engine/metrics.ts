@@ -76,6 +76,14 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.alarmClients.set(this.alarmClientsProbe()),
   });
+  /** Set by the engine when it keeps samples for evidence; read at scrape time. */
+  evidenceHeldBytesProbe: () => number = () => 0;
+  readonly evidenceHeldBytes: Gauge = new Gauge({
+    name: 'kuzet_evidence_held_bytes',
+    help: 'Bytes of recent samples kept per camera for evidence JPEGs (engine.http.evidence.keepPerCamera)',
+    registers: [this.registry],
+    collect: (): void => this.evidenceHeldBytes.set(this.evidenceHeldBytesProbe()),
+  });
   readonly liveViews = new Gauge({
     name: 'kuzet_live_views',
     help: 'Live-view camera streams (ffmpeg transcodes) running',

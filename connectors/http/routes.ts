@@ -46,7 +46,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 /** Live video and websocket back to this server only; evidence arrives as blob: URLs. */
 const CSP =
-  "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; " +
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; " +
+  "connect-src 'self' ws: wss:; " +
   "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /** A live viewer with more than this unsent is too slow: video is only worth watching live. */
