@@ -1,5 +1,6 @@
 import type { Suite } from '../harness/types.js';
 import { accuracySuite } from './accuracy.js';
+import { alarmsSuite } from './alarms.js';
 import { decodeSuite } from './decode.js';
 import { detectSuite } from './detect.js';
 import { inferSuite } from './infer.js';
@@ -16,6 +17,7 @@ export const suites: readonly Suite[] = [
   pipelineSuite,
   accuracySuite,
   sinkSuite,
+  alarmsSuite,
 ];
 
 export function findSuite(name: string): Suite | undefined {
