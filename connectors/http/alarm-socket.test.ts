@@ -137,6 +137,8 @@ describe('AlarmSocketServer', () => {
       tokens,
       schoolsDistrict: { s1: 'north', s2: 'south', s3: 'north' },
       authTimeoutMs: 300,
+      // Room for a healthy client on a loaded CI machine; the stuck client's 32 MB still trips it.
+      maxBufferedBytes: 4 * 1024 * 1024,
       log,
       camera: (school, camera) =>
         school === 's1'

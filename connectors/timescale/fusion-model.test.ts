@@ -240,7 +240,13 @@ describe('fusion model (migration 003)', { timeout: 120_000 }, () => {
       sql = postgres(db.url, { max: 2, onnotice: () => undefined });
       const lines: Array<{ level: string; msg: string }> = [];
       assert.deepEqual(await migrate(sql, recordingLogger(lines)), {
-        applied: ['001_detections.sql', '002_alarms.sql', '003_fusion.sql', '004_detection_keys.sql'],
+        applied: [
+          '001_detections.sql',
+          '002_alarms.sql',
+          '003_fusion.sql',
+          '004_detection_keys.sql',
+          '005_alarm_actions.sql',
+        ],
         timescale: true,
       });
       assert.equal(lines.filter((l) => l.level === 'warn').length, 0);
@@ -372,7 +378,13 @@ describe('fusion model (migration 003)', { timeout: 120_000 }, () => {
 
     it('migrates to plain tables whose views give the same rows', async () => {
       assert.deepEqual(await migrate(sql, recordingLogger([])), {
-        applied: ['001_detections.sql', '002_alarms.sql', '003_fusion.sql', '004_detection_keys.sql'],
+        applied: [
+          '001_detections.sql',
+          '002_alarms.sql',
+          '003_fusion.sql',
+          '004_detection_keys.sql',
+          '005_alarm_actions.sql',
+        ],
         timescale: false,
       });
       const day = await scriptDay(sql);
