@@ -114,6 +114,8 @@ export class Engine {
   private stopping = false;
   metricsPort = 0;
   databaseUrl = '';
+  /** Wall-clock ms of construction: alarms stored before it belong to an earlier run. */
+  private readonly startedAt = Date.now();
 
   /** The NATS server in use (a local one when none answered at the configured URL). */
   get natsUrl(): string | null {
@@ -295,6 +297,9 @@ export class Engine {
           log.warn('Storage policies not applied', { error: errorMessage(err) }),
         );
         log.info('Database ready', { url: redact(url) });
+        await this.resolveOrphanedAlarms(sql).catch((err: unknown) =>
+          log.warn('Alarms of an earlier run not resolved', { error: errorMessage(err) }),
+        );
         return;
       } catch (err) {
         this.dbState = 'unreachable';
@@ -308,6 +313,73 @@ export class Engine {
         delay = Math.min(delay * 2, 30_000);
       }
     }
+  }
+
+  /**
+   * Alarms an earlier run left open, confirmed or acknowledged: nothing will ever resolve them (the state
+   * machine starts empty), so operators' consoles would show them as live forever. Each gets a 'resolved'
+   * change with `cues.resolvedBy = 'engine-restart'`, published and stored like any other.
+   */
+  private async resolveOrphanedAlarms(sql: Sql): Promise<void> {
+    type Row = {
+      alarm_id: string;
+      kind: Alarm['kind'];
+      severity: Alarm['severity'];
+      school_id: string;
+      camera_id: string;
+      zone_id: string | null;
+      track_ids: number[];
+      score: number;
+      frames: number;
+      cues: Alarm['cues'];
+      evidence_seq: string;
+      evidence_box: number[] | null;
+      acknowledged_by: string | null;
+      opened_at: Date;
+      confirmed_at: Date | null;
+      acknowledged_at: Date | null;
+    };
+    const rows = await sql<Row[]>`
+      SELECT c.alarm_id, c.kind, c.severity, c.school_id, c.camera_id, c.zone_id, c.track_ids, c.score, c.frames,
+             c.cues, c.evidence_seq, c.evidence_box, c.acknowledged_by,
+             (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id) AS opened_at,
+             (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id AND a.state = 'confirmed') AS confirmed_at,
+             (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id AND a.state = 'acknowledged')
+               AS acknowledged_at
+      FROM alarms_current c
+      WHERE c.state <> 'resolved' AND c.time < ${new Date(this.startedAt)}
+      LIMIT 10000`;
+    let resolved = 0;
+    for (const r of rows) {
+      if (this.alarmStates.find(r.alarm_id)) continue;
+      const now = Date.now();
+      const b = r.evidence_box;
+      this.onAlarm({
+        id: r.alarm_id,
+        kind: r.kind,
+        severity: r.severity,
+        state: 'resolved',
+        schoolId: r.school_id,
+        cameraId: r.camera_id,
+        zoneId: r.zone_id,
+        trackIds: r.track_ids,
+        score: r.score,
+        cues: { ...r.cues, resolvedBy: 'engine-restart' },
+        frames: r.frames,
+        openedAt: r.opened_at.getTime(),
+        updatedAt: now,
+        confirmedAt: r.confirmed_at?.getTime() ?? null,
+        acknowledgedAt: r.acknowledged_at?.getTime() ?? null,
+        acknowledgedBy: r.acknowledged_by,
+        resolvedAt: now,
+        evidence: {
+          seq: Number(r.evidence_seq),
+          box: b ? { x1: b[0]!, y1: b[1]!, x2: b[2]!, y2: b[3]! } : null,
+        },
+      });
+      resolved++;
+    }
+    if (resolved > 0) this.log.info('Resolved alarms left open by an earlier run', { alarms: resolved });
   }
 
   /** engine.database compression/retention settings → kuzet_storage_policies (migration 003) → TimescaleDB jobs. */

@@ -61,7 +61,9 @@ export async function replay(
   if (!pipeline || !d)
     throw new KuzetError('KUZET_ERR_CONFIG', `replay: camera ${camera.id} has no pipeline/detector`);
   const fps = opts.fps ?? (pipeline.sampling.type === 'keyframes' ? pipeline.sampling.maxFps : 2);
-  const detector = new Detector(detectorOptionsFromConfig(d, configPath));
+  // Built at the first frame: a file ffmpeg cannot read then fails before any worker loads a model (stopping
+  // a worker while onnxruntime initialises can abort the process).
+  let detector: Detector | null = null;
   const analytics = new CameraAnalytics({
     schoolId: school.id,
     cameraId: camera.id,
@@ -87,6 +89,7 @@ export async function replay(
     for await (const f of videoFrames(opts.file, fps)) {
       const timeMs = start + f.ptsMs;
       lastMs = timeMs;
+      detector ??= new Detector(detectorOptionsFromConfig(d, configPath));
       const r = await detector.detectJpeg(f.jpeg);
       const out = analytics.process({
         seq: f.index,
@@ -107,7 +110,7 @@ export async function replay(
     // The recording ends: let every open alarm run out as it would with no more evidence.
     for (const change of alarms.tick(lastMs + a.resolveAfterMs + 1)) emit(change);
   } finally {
-    await detector.close();
+    await detector?.close();
   }
   const last = new Map<string, Alarm>();
   for (const c of changes) last.set(c.id, c);
