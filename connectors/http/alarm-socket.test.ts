@@ -291,6 +291,34 @@ describe('AlarmSocketServer', () => {
     r.ws.close();
   });
 
+  it('resumes from further back than the in-memory window through a consumer of its own, then goes live', async () => {
+    // A second gateway that keeps only 3 messages in memory: resuming 12 back must use the stream itself.
+    const small = await AlarmSocketServer.start({ port: 0, nc, tokens, replayWindow: 3, log });
+    try {
+      const seqs: number[] = [];
+      for (let i = 0; i < 12; i++) seqs.push(await publish(alarm('s7')));
+      const ws = new WebSocket(`ws://127.0.0.1:${small.port}/alarms`, {
+        headers: { authorization: 'Bearer police-secret' },
+      });
+      const got: number[] = [];
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as ServerMessage;
+        if (m.type === 'ready')
+          ws.send(JSON.stringify({ type: 'subscribe', filters: { school: ['s7'] }, resumeAfter: seqs[0] }));
+        if (m.type === 'alarm') got.push(m.seq);
+      });
+      await waitFor('the 11 missed alarms', () => got.length === 11);
+      // Live after the catch-up: published now, delivered once.
+      for (let i = 0; i < 3; i++) seqs.push(await publish(alarm('s7')));
+      await waitFor('3 live alarms', () => got.length === 14);
+      await sleep(200);
+      assert.deepEqual(got, seqs.slice(1));
+      ws.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   it('gives each alarm its room and links, without the camera credentials', async () => {
     const c = await subscribed('police-secret');
     const seq = await publish(alarm('s1'));

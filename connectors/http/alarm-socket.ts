@@ -1,7 +1,8 @@
 import uWS, { type WebSocket } from 'uWebSockets.js';
-import { DeliverPolicy, type ConsumerMessages, type NatsConnection, type OrderedConsumerOptions } from 'nats';
+import { DeliverPolicy, type ConsumerMessages, type NatsConnection } from 'nats';
 import { createLogger, type Logger } from '../../engine/log.js';
 import { decodeMessage, type AlarmMessage } from '../nats/bus.js';
+import { AlarmFeed, type FeedEntry } from './alarm-feed.js';
 import type { OperatorAction } from '../../engine/types.js';
 import {
   registerConsole,
@@ -45,6 +46,8 @@ export interface AlarmSocketOptions {
   schoolsDistrict?: Record<string, string>;
   maxBufferedBytes?: number;
   heartbeatSeconds?: number;
+  /** Stream messages held in memory for resuming clients (default 10,000); older resumes use a consumer. */
+  replayWindow?: number;
   /** Time allowed for the first-message auth (default 5000 ms). */
   authTimeoutMs?: number;
   log?: Logger;
@@ -128,13 +131,24 @@ interface Conn {
   token: TokenEntry | null;
   closed: boolean;
   authTimer: NodeJS.Timeout | null;
+  /** A catch-up consumer of its own (resume from before the feed's window); null once live. */
   sub: ConsumerMessages | null;
   subGen: number;
+  /** What the current subscription lets through; null before the first subscribe. */
+  filter: ConnFilter | null;
+  /** Highest stream sequence already delivered or skipped for this client. */
+  cursor: number;
   highestAck: number;
   sent: number;
 }
 
 type Ws = WebSocket<Conn>;
+
+interface ConnFilter {
+  schools: Set<string> | null;
+  severity: Set<string> | null;
+  kind: Set<string> | null;
+}
 
 function stringList(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
@@ -193,45 +207,86 @@ export const AlarmSocketServer = {
     const sockets = new Set<Conn>();
     let nextId = 1;
 
-    /**
-     * Decoded and serialised once per stream sequence: with one consumer per client every client reads the
-     * same messages, and a thousand JSON.stringify calls per alarm would dominate the fan-out.
-     */
-    type Cached = { school: string; severity: string; kind: string; json: string } | null;
-    const messages = new Map<number, Cached>();
-    const message = (seq: number, data: Uint8Array): Cached => {
-      const hit = messages.get(seq);
-      if (hit !== undefined) return hit;
-      let entry: Cached = null;
+    /** Decoded and serialised once per stream sequence, whatever the number of clients. */
+    const decode = (seq: number, data: Uint8Array): FeedEntry | null => {
       try {
         const alarm = decodeMessage<AlarmMessage>(data);
-        if (typeof alarm?.school === 'string' && typeof alarm.camera === 'string') {
-          const cam = opts.camera?.(alarm.school, alarm.camera) ?? null;
-          const path = `${encodeURIComponent(alarm.school)}/${encodeURIComponent(alarm.camera)}`;
-          const payload: AlarmPayload = {
-            ...alarm,
-            room: cam?.room ?? null,
-            links: {
-              evidence: `/evidence/${path}/${encodeURIComponent(alarm.id)}.jpg`,
-              live: cam?.rtspUrl ? `/live/${path}` : null,
-            },
-          };
-          const json = JSON.stringify({ type: 'alarm', seq, alarm: payload } satisfies ServerMessage);
-          entry = { school: alarm.school, severity: alarm.severity, kind: alarm.kind, json };
-        } else log.warn('Alarm without school or camera skipped', { seq });
+        if (typeof alarm?.school !== 'string' || typeof alarm.camera !== 'string') {
+          log.warn('Alarm without school or camera skipped', { seq });
+          return null;
+        }
+        const cam = opts.camera?.(alarm.school, alarm.camera) ?? null;
+        const path = `${encodeURIComponent(alarm.school)}/${encodeURIComponent(alarm.camera)}`;
+        const payload: AlarmPayload = {
+          ...alarm,
+          room: cam?.room ?? null,
+          links: {
+            evidence: `/evidence/${path}/${encodeURIComponent(alarm.id)}.jpg`,
+            live: cam?.rtspUrl ? `/live/${path}` : null,
+          },
+        };
+        const frame = Buffer.from(
+          JSON.stringify({ type: 'alarm', seq, alarm: payload } satisfies ServerMessage),
+        );
+        return { seq, school: alarm.school, severity: alarm.severity, kind: alarm.kind, frame };
       } catch (err) {
         log.warn('Undecodable alarm skipped', { seq, error: (err as Error).message });
+        return null;
       }
-      messages.set(seq, entry);
-      if (messages.size > MESSAGE_CACHE) messages.delete(messages.keys().next().value!);
-      return entry;
+    };
+    /** Older messages, for clients catching up together (e.g. every console after a server restart). */
+    const older = new Map<number, FeedEntry | null>();
+    const decodeOlder = (seq: number, data: Uint8Array): FeedEntry | null => {
+      if (older.has(seq)) return older.get(seq)!;
+      const e = decode(seq, data);
+      older.set(seq, e);
+      if (older.size > MESSAGE_CACHE) older.delete(older.keys().next().value!);
+      return e;
+    };
+    const live = new Set<Conn>();
+    const matches = (c: Conn, e: FeedEntry | null): e is FeedEntry => {
+      const f = c.filter;
+      if (!e || !f || !inScope(c.token!, e.school)) return false;
+      if (f.schools && !f.schools.has(e.school)) return false;
+      if (f.severity && !f.severity.has(e.severity)) return false;
+      return !f.kind || f.kind.has(e.kind);
+    };
+    const feed = new AlarmFeed({
+      nc: opts.nc,
+      stream,
+      window: opts.replayWindow ?? 10_000,
+      decode,
+      log,
+      onEntry: (seq, e) => {
+        for (const c of live) {
+          if (seq <= c.cursor) continue;
+          c.cursor = seq;
+          if (matches(c, e) && send(c, e.frame)) c.sent++;
+        }
+      },
+      onFailure: (reason) => {
+        for (const c of [...live]) end(c, CLOSE_FEED_FAILED, reason);
+      },
+    });
+    /** From `cursor` on, the rest is in memory: replay it and join the live tail, in one synchronous step. */
+    const goLive = (c: Conn, cursor: number): void => {
+      if (!feed.running) return end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
+      c.cursor = Math.max(c.cursor, cursor);
+      for (const [seq, e] of feed.after(c.cursor)) {
+        c.cursor = seq;
+        if (matches(c, e)) {
+          if (!send(c, e.frame)) return;
+          c.sent++;
+        }
+      }
+      live.add(c);
     };
 
     /** Sends and enforces the backpressure limit; never blocks. Returns false when the socket is gone. */
-    const send = (c: Conn, msg: ServerMessage | string): boolean => {
+    const send = (c: Conn, msg: ServerMessage | Buffer): boolean => {
       const ws = c.ws;
       if (c.closed || !ws) return false;
-      const r = ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg), false);
+      const r = ws.send(Buffer.isBuffer(msg) ? msg : JSON.stringify(msg), false);
       if (r === 2 || ws.getBufferedAmount() > maxBuffered) {
         log.warn('Closing slow alarm consumer', {
           conn: c.id,
@@ -246,6 +301,7 @@ export const AlarmSocketServer = {
 
     const stopSub = (c: Conn): void => {
       c.subGen++;
+      live.delete(c);
       if (c.sub) {
         c.sub.stop();
         c.sub = null;
@@ -287,32 +343,47 @@ export const AlarmSocketServer = {
       }
       const severity = filters.severity && filters.severity.length > 0 ? new Set(filters.severity) : null;
       const kind = filters.kind && filters.kind.length > 0 ? new Set(filters.kind) : null;
-      const copts: Partial<OrderedConsumerOptions> = { filterSubjects: 'kuzet.alarm.>' };
-      if (resumeAfter === undefined) copts.deliver_policy = DeliverPolicy.New;
-      else {
-        copts.deliver_policy = DeliverPolicy.StartSequence;
-        copts.opt_start_seq = resumeAfter + 1;
-      }
-      const consumer = await js.consumers.get(stream, copts);
+      await feed.ready();
+      if (c.closed || c.subGen !== gen) return;
+      c.filter = { schools, severity, kind };
+      c.cursor = 0;
+      if (!send(c, { type: 'subscribed', resumeAfter: resumeAfter ?? null })) return;
+      log.info('Alarm client subscribed', { conn: c.id, name: t.name, resumeAfter: resumeAfter ?? null });
+      if (resumeAfter === undefined) return goLive(c, feed.lastSeq);
+      if (resumeAfter + 1 >= feed.firstSeq()) return goLive(c, resumeAfter);
+      // Further back than the feed holds: a consumer of its own until it meets the feed's window.
+      const consumer = await js.consumers.get(stream, {
+        filterSubjects: 'kuzet.alarm.>',
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: resumeAfter + 1,
+      });
       const iter = await consumer.consume();
       if (c.closed || c.subGen !== gen) {
         iter.stop();
         return;
       }
       c.sub = iter;
-      if (!send(c, { type: 'subscribed', resumeAfter: resumeAfter ?? null })) return;
-      log.info('Alarm client subscribed', { conn: c.id, name: t.name, resumeAfter: resumeAfter ?? null });
+      c.cursor = resumeAfter;
       for await (const m of iter) {
         if (c.closed || c.subGen !== gen) break;
-        const alarm = message(m.seq, m.data);
-        if (!alarm || !inScope(t, alarm.school)) continue;
-        if (schools && !schools.has(alarm.school)) continue;
-        if (severity && !severity.has(alarm.severity)) continue;
-        if (kind && !kind.has(alarm.kind)) continue;
-        if (!send(c, alarm.json)) break;
-        c.sent++;
+        if (feed.has(m.seq) || m.seq > feed.lastSeq) {
+          iter.stop();
+          c.sub = null;
+          return goLive(c, m.seq - 1);
+        }
+        const e = decodeOlder(m.seq, m.data);
+        c.cursor = m.seq;
+        if (matches(c, e)) {
+          if (!send(c, e.frame)) break;
+          c.sent++;
+        }
+        if (m.seq >= feed.lastSeq) {
+          iter.stop();
+          c.sub = null;
+          return goLive(c, m.seq);
+        }
       }
-      // The feed ended without the client asking: close, so it reconnects and resumes instead of idling blind.
+      // The consumer ended without the client asking: close, so it reconnects and resumes instead of idling blind.
       if (!c.closed && c.subGen === gen) end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
     };
 
@@ -401,6 +472,8 @@ export const AlarmSocketServer = {
           authTimer: null,
           sub: null,
           subGen: 0,
+          filter: null,
+          cursor: 0,
           highestAck: 0,
           sent: 0,
         };
@@ -456,6 +529,7 @@ export const AlarmSocketServer = {
           connections: () => sockets.size,
           close: async () => {
             uWS.us_listen_socket_close(token);
+            feed.stop();
             for (const c of [...sockets]) end(c, 1001, 'server shutdown');
           },
         });
