@@ -18,12 +18,12 @@
  *   `updatedAt` (→ `alarm.time`) is `performance.timeOrigin + performance.now()` taken right before
  *   `js.publish`; the client subtracts it from its own clock at receipt (same machine, same clock).
  *   Clients ack cumulatively every `ack-ms`.
- * - Sides: `kuzet`; `ws` = the baseline with one ordered JetStream consumer per client and each
- *   stream message decoded and serialised once per sequence (the same work as Kuzet, which needs the
- *   per-client consumers for resume-by-sequence): the ratios in the table are against this one;
- *   `ws-shared` = the cheaper design, one consumer for the whole server and the string sent to
- *   everyone (no per-client resume), reported in its own rows. What differs is documented in
- *   bench/baselines/ws-alarm-fanout.ts.
+ * - Sides: `kuzet` (one shared JetStream tail, each message serialised once, the last 10,000 held
+ *   for resume; a consumer of its own only for a client resuming from further back); `ws-shared` =
+ *   the same design written with `ws` (one consumer, the frame sent to everyone): the ratios in the
+ *   table are against this one; `ws` = the design Kuzet had first, one ordered consumer per client
+ *   (nats-server capped it near 15k frames/s), reported in its own rows. What differs is documented
+ *   in bench/baselines/ws-alarm-fanout.ts.
  * - Per side: latency p50/p95/p99/max over every (client, alarm) pair; delivered/expected (a lost,
  *   duplicated or reordered alarm is counted, never hidden); connection setup (all clients from first
  *   connect to last `subscribed`); CPU of server, clients, nats-server, publisher in % of one core.
@@ -53,7 +53,7 @@ export type Side = 'kuzet' | 'ws' | 'ws-shared';
 export const allSides: readonly Side[] = ['kuzet', 'ws', 'ws-shared'];
 
 const sideLabel: Record<Side, string> = {
-  kuzet: 'Kuzet (uWS, consumer per client)',
+  kuzet: 'Kuzet (uWS, one shared tail)',
   ws: 'ws, consumer per client',
   'ws-shared': 'ws, one shared consumer',
 };
@@ -432,7 +432,7 @@ function rows(load: AlarmLoad, runs: Map<Side, SideResult[]>): BenchResult[] {
       ),
     );
   };
-  const ws = runs.get('ws');
+  const ws = runs.get('ws-shared');
   if (ws) {
     latencyRows(ws, '', ['p50', 'p95', 'p99', 'max']);
     common(ws, '');
@@ -449,10 +449,10 @@ function rows(load: AlarmLoad, runs: Map<Side, SideResult[]>): BenchResult[] {
       ),
     );
   }
-  const shared = runs.get('ws-shared');
-  if (shared) {
-    latencyRows(shared, ' (vs ws shared)', ['p50', 'p99']);
-    common(shared, ' (vs ws shared)');
+  const perClient = runs.get('ws');
+  if (perClient) {
+    latencyRows(perClient, ' (vs ws, consumer per client)', ['p50', 'p99']);
+    common(perClient, ' (vs ws, consumer per client)');
   }
   const last = out[out.length - 1];
   last.notes =
@@ -465,7 +465,7 @@ function rows(load: AlarmLoad, runs: Map<Side, SideResult[]>): BenchResult[] {
 export const alarmsSuite: Suite = {
   name: 'alarms',
   description:
-    'Alarm delivery latency (creation → client receipt, p50/p95/p99/max) to 1,000 authenticated WebSocket clients at 100 alarms/s for 60 s through AlarmSocketServer (uWS + JetStream); baseline: the same fan-out with `ws`, per-client consumers and one shared consumer. --clients --rate --seconds --sides',
+    'Alarm delivery latency (creation → client receipt, p50/p95/p99/max) to 1,000 authenticated WebSocket clients at 100 alarms/s for 60 s through AlarmSocketServer (uWS + one JetStream tail); baseline: the same fan-out with `ws` (one shared consumer), and `ws` with a consumer per client. --clients --rate --seconds --sides',
   async run(ctx) {
     const load: AlarmLoad = {
       clients: intArg(ctx, 'clients', 1000),

@@ -258,16 +258,36 @@ export const AlarmSocketServer = {
       decode,
       log,
       onEntry: (seq, e) => {
-        for (const c of live) {
-          if (seq <= c.cursor) continue;
-          c.cursor = seq;
-          if (matches(c, e) && send(c, e.frame)) c.sent++;
-        }
+        pending.push([seq, e]);
+        if (pending.length === 1) setImmediate(fanOut);
       },
       onFailure: (reason) => {
         for (const c of [...live]) end(c, CLOSE_FEED_FAILED, reason);
       },
     });
+    /**
+     * New stream messages wait for the end of the current I/O phase and go out together: one corked write
+     * per client per batch instead of one per alarm, which is what keeps a burst (a city-wide incident, or a
+     * server catching up after a stall) from costing a syscall per alarm per client.
+     */
+    const pending: Array<[number, FeedEntry | null]> = [];
+    const fanOut = (): void => {
+      const batch = pending.splice(0);
+      for (const c of live) {
+        const ws = c.ws;
+        if (!ws) continue;
+        ws.cork(() => {
+          for (const [seq, e] of batch) {
+            if (seq <= c.cursor) continue;
+            c.cursor = seq;
+            if (matches(c, e)) {
+              if (!send(c, e.frame)) return;
+              c.sent++;
+            }
+          }
+        });
+      }
+    };
     /** From `cursor` on, the rest is in memory: replay it and join the live tail, in one synchronous step. */
     const goLive = (c: Conn, cursor: number): void => {
       if (!feed.running) return end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
@@ -287,7 +307,8 @@ export const AlarmSocketServer = {
       const ws = c.ws;
       if (c.closed || !ws) return false;
       const r = ws.send(Buffer.isBuffer(msg) ? msg : JSON.stringify(msg), false);
-      if (r === 2 || ws.getBufferedAmount() > maxBuffered) {
+      // 1: written out; only a socket with backpressure built up (0) needs the (native) buffered-amount check.
+      if (r === 2 || (r === 0 && ws.getBufferedAmount() > maxBuffered)) {
         log.warn('Closing slow alarm consumer', {
           conn: c.id,
           name: c.token?.name,

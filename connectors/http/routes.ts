@@ -246,7 +246,8 @@ export function registerLiveView(
         ? live.attach(c.ticket, {
             send: (chunk) => {
               if (!open) return false;
-              return ws.send(chunk, true) !== 2 && ws.getBufferedAmount() <= LIVE_MAX_BUFFERED;
+              const r = ws.send(chunk, true);
+              return r === 1 || (r === 0 && ws.getBufferedAmount() <= LIVE_MAX_BUFFERED);
             },
             close: (code, reason) => {
               if (!open) return;
