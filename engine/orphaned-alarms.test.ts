@@ -81,7 +81,8 @@ schools: [{ id: s1, name: S, timeZone: Asia/Almaty }]
         await sql.end();
       }
       const consumer = await nc.jetstream().consumers.get('KUZET_ALARMS', {
-        deliver_policy: DeliverPolicy.All,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: 1,
       });
       const states: string[] = [];
       for (;;) {
