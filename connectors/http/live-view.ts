@@ -449,7 +449,10 @@ export class LiveViews {
         : `ffmpeg exited with code ${code}`;
     if (s.stderrPartial.trim() !== '') s.stderrTail.push(scrub(s.stderrPartial, s.secrets).slice(0, 512));
     s.failure = `live stream ended: ${detail}`.slice(0, MAX_CLOSE_REASON);
-    this.log.error('Live stream failed', {
+    // 255: ffmpeg was interrupted by a signal, which is what Ctrl-C on the engine's terminal does to its whole
+    // process group before the engine's own shutdown reaches the live views: not a camera failure.
+    const interrupted = code === 255 || signal === 'SIGINT' || signal === 'SIGTERM';
+    this.log[interrupted ? 'warn' : 'error'](interrupted ? 'Live stream interrupted' : 'Live stream failed', {
       ...base,
       url: s.shownUrl,
       detail,
