@@ -319,6 +319,18 @@ describe('AlarmSocketServer', () => {
     }
   });
 
+  it('replays the stream from its start to a client that resumes beyond it (a recreated stream)', async () => {
+    const first = await publish(alarm('s6'));
+    const c = await subscribed('police-secret', { school: ['s6'] }, 1_000_000_000);
+    const sub = c.msgs.find((m) => m.type === 'subscribed');
+    assert.ok(sub?.type === 'subscribed');
+    assert.equal(sub.reset, true);
+    assert.equal(sub.resumeAfter, 0);
+    assert.ok((sub.lastSeq ?? 0) >= first);
+    await waitFor('the alarm published before', () => c.alarms().some((m) => m.seq === first));
+    c.ws.close();
+  });
+
   it('gives each alarm its room and links, without the camera credentials', async () => {
     const c = await subscribed('police-secret');
     const seq = await publish(alarm('s1'));

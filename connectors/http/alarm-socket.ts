@@ -109,7 +109,12 @@ export type ClientMessage =
 
 export type ServerMessage =
   | { type: 'ready'; name: string; role: TokenRole }
-  | { type: 'subscribed'; resumeAfter: number | null }
+  /**
+   * `lastSeq`: the stream's newest sequence. `reset`: the client resumed beyond it (the stream was recreated
+   * and numbers restarted), so the server replays the stream from its start; the client should forget the
+   * sequences it stored.
+   */
+  | { type: 'subscribed'; resumeAfter: number | null; lastSeq?: number; reset?: true }
   | { type: 'alarm'; seq: number; alarm: AlarmPayload }
   | { type: 'acknowledged'; alarmId: string }
   | { type: 'error'; reason: string; alarmId?: string };
@@ -368,7 +373,23 @@ export const AlarmSocketServer = {
       if (c.closed || c.subGen !== gen) return;
       c.filter = { schools, severity, kind };
       c.cursor = 0;
-      if (!send(c, { type: 'subscribed', resumeAfter: resumeAfter ?? null })) return;
+      const reset = resumeAfter !== undefined && resumeAfter > feed.lastSeq;
+      if (reset) {
+        log.warn('Alarm client resumed beyond the stream (recreated?): replaying it from the start', {
+          conn: c.id,
+          name: t.name,
+          resumeAfter,
+          lastSeq: feed.lastSeq,
+        });
+        resumeAfter = 0;
+      }
+      const reply: ServerMessage = {
+        type: 'subscribed',
+        resumeAfter: resumeAfter ?? null,
+        lastSeq: feed.lastSeq,
+      };
+      if (reset) reply.reset = true;
+      if (!send(c, reply)) return;
       log.info('Alarm client subscribed', { conn: c.id, name: t.name, resumeAfter: resumeAfter ?? null });
       if (resumeAfter === undefined) return goLive(c, feed.lastSeq);
       if (resumeAfter + 1 >= feed.firstSeq()) return goLive(c, resumeAfter);

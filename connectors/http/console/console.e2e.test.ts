@@ -37,7 +37,10 @@ declare const document: {
   querySelector<T extends PageElement = PageElement>(selector: string): T | null;
   createElement(tag: 'canvas'): PageCanvas;
 };
-declare const localStorage: { getItem(key: string): string | null };
+declare const localStorage: {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+};
 
 const CHROMIUM = '/usr/bin/chromium';
 /** KUZET_E2E_LOG=info shows the engine's log while debugging this test. */
@@ -297,6 +300,41 @@ describe('operators console in headless Chromium', () => {
         );
         const maxSeq = Math.max(...delivered.map((d) => d.seq));
         assert.ok((stored.lastSeq ?? 0) >= maxSeq, `stored lastSeq ${stored.lastSeq} covers seq ${maxSeq}`);
+
+        // A browser that stored numbers from a stream since recreated (numbers far ahead): the server replays
+        // from the start and the page forgets its old numbers, so it keeps every alarm, once, up to date.
+        await p.evaluate((name) => {
+          const key = `kuzet.console.${name}`;
+          const st = JSON.parse(localStorage.getItem(key) ?? '{}') as {
+            lastSeq: number;
+            alarms: Record<string, { seq: number }>;
+          };
+          st.lastSeq += 1_000_000;
+          for (const e of Object.values(st.alarms)) e.seq += 1_000_000;
+          localStorage.setItem(key, JSON.stringify(st));
+        }, OPERATOR);
+        await p.reload();
+        await waitLive(p);
+        await waitFor('the stored numbers replaced by the replayed ones', 10_000, async () => {
+          const st = await p.evaluate(
+            (name) =>
+              JSON.parse(localStorage.getItem(`kuzet.console.${name}`) ?? '{}') as { lastSeq?: number },
+            OPERATOR,
+          );
+          const seq = st.lastSeq ?? 0;
+          return seq >= maxSeq && seq < 1_000_000 ? true : undefined;
+        });
+        const replayed = await rowIds(p);
+        assert.equal(
+          new Set(replayed).size,
+          replayed.length,
+          `no duplicate rows after the replay: ${replayed}`,
+        );
+        for (const id of deliveredIds) assert.ok(replayed.includes(id), `alarm ${id} kept after the replay`);
+        assert.equal(
+          await p.locator(`[data-testid="alarm"][data-alarm-id="${alarmId}"]`).getAttribute('data-state'),
+          'acknowledged',
+        );
         assert.deepEqual(pageErrors, [], 'no uncaught script errors on the page');
       } catch (err) {
         if (err instanceof Error) err.message += `\n${await diagnose().catch((e: Error) => e.message)}`;

@@ -184,6 +184,14 @@
         sock.send(JSON.stringify({ type: 'subscribe', filters: {}, resumeAfter: store.lastSeq }));
         return;
       case 'subscribed':
+        // The stream was recreated and its numbers restarted: keep the list, forget the old numbers, so the
+        // replay from the start updates it instead of being taken for old news.
+        if (m.reset) {
+          for (const e of Object.values(store.alarms)) e.seq = 0;
+          store.lastSeq = 0;
+          pendingAck = 0;
+          saveStore();
+        }
         backoffS = 1;
         setConnection('live');
         return;
