@@ -27,6 +27,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { KuzetError } from '../../engine/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
+import { redactUrl } from '../rtsp/index.js';
 
 /** The part of node-rtsp-stream's CommonJS Mpeg1Muxer this unit uses (the package ships no types). */
 interface Mpeg1Muxer {
@@ -213,7 +214,7 @@ export class LiveViews {
     if (!/^rtsps?:\/\//i.test(rtspUrl))
       throw new KuzetError(
         'KUZET_ERR_CONFIG',
-        `live view ${schoolId}/${cameraId}: camera URL must be rtsp:// or rtsps:// (got ${redactCredentials(rtspUrl)})`,
+        `live view ${schoolId}/${cameraId}: camera URL must be rtsp:// or rtsps:// (got ${redactUrl(rtspUrl)})`,
       );
     const key = `${schoolId}\u0000${cameraId}`;
     let s = this.running.get(key);
@@ -300,7 +301,7 @@ export class LiveViews {
       schoolId,
       cameraId,
       key,
-      shownUrl: redactCredentials(url),
+      shownUrl: redactUrl(url),
       secrets: passwordForms(url),
       child,
       pid: child.pid,
@@ -488,14 +489,6 @@ function safeClose(viewer: LiveViewer, code: number, reason: string, log: Logger
   }
 }
 
-/** `scheme://user:pass@` → `scheme://user:***@`, anywhere in the text. */
-function redactCredentials(text: string): string {
-  return text.replace(/([a-z][\w+.-]*:\/\/)([^@/\s]*)@/gi, (_m, scheme: string, cred: string) => {
-    const colon = cred.indexOf(':');
-    return colon < 0 ? `${scheme}${cred}@` : `${scheme}${cred.slice(0, colon)}:***@`;
-  });
-}
-
 /** The password as written and decoded; ffmpeg may print either. Short ones are left to the URL redaction, lest common words be starred. */
 function passwordForms(url: string): string[] {
   const m = /^[a-z][\w+.-]*:\/\/([^@/]*)@/i.exec(url);
@@ -512,7 +505,7 @@ function passwordForms(url: string): string[] {
 }
 
 function scrub(line: string, secrets: string[]): string {
-  let out = redactCredentials(line);
+  let out = redactUrl(line);
   for (const p of secrets) out = out.split(p).join('***');
   return out;
 }

@@ -75,8 +75,9 @@ export const PROBE_EXIT_CODES: Record<ProbeFailureKind, number> = {
   'no-media': 5,
 };
 
-export function redactUrl(url: string): string {
-  return url.replace(/^(\w+:\/\/)([^@/]*)@/, (_m, scheme: string, cred: string) => {
+/** `scheme://user:pass@` → `scheme://user:***@`: a URL, or every URL inside a text (e.g. an ffmpeg error line). */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][\w+.-]*:\/\/)([^@/\s]*)@/gi, (_m, scheme: string, cred: string) => {
     const colon = cred.indexOf(':');
     return colon < 0 ? `${scheme}${cred}@` : `${scheme}${cred.slice(0, colon)}:***@`;
   });
