@@ -31,7 +31,6 @@
  *   this suite does 1 measured run after 1 short warm-up (min(seconds, 5) s per side, discarded).
  *   Sides rotate order from run to run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -45,6 +44,7 @@ import { createLogger } from '../../engine/log.js';
 import { compiledPath } from '../../engine/paths.js';
 import { startWsAlarmFanout } from '../baselines/ws-alarm-fanout.js';
 import { intArg } from '../harness/args.js';
+import { CLK_TCK, IpcChild, procCpuS } from '../harness/processes.js';
 import { compare, median } from '../harness/stats.js';
 import type { BenchResult, Suite, SuiteContext } from '../harness/types.js';
 import type { ConnectReply, FinishReply, PublishReply, StatsReply } from './alarms-clients.js';
@@ -101,70 +101,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
-/** A forked alarms-clients.js in one role, request/response over IPC. */
-class Child {
-  readonly proc: ChildProcess;
-  private nextId = 1;
-  private readonly waiting = new Map<
-    number,
-    { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }
-  >();
-
-  constructor(role: 'clients' | 'publisher') {
-    const script = compiledPath('bench/suites/alarms-clients.ts');
-    this.proc = spawn(process.execPath, [script, role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.proc.on('message', (m: Record<string, unknown>) => {
-      const w = this.waiting.get(m.id as number);
-      if (!w) return;
-      this.waiting.delete(m.id as number);
-      if (m.type === 'error') w.reject(new Error(`alarms-clients ${role}: ${String(m.error)}`));
-      else w.resolve(m);
-    });
-    this.proc.on('exit', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`alarms-clients ${role} exited (${code})`));
-      this.waiting.clear();
-    });
-  }
-
-  request<T>(msg: object, timeoutMs: number): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`no reply to ${JSON.stringify(msg).slice(0, 60)} in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, {
-        resolve: (m) => {
-          clearTimeout(t);
-          resolve(m as T);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      this.proc.send({ ...msg, id });
-    });
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
-/** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux ABI Node ships for. */
-const CLK_TCK = 100;
-
-/** CPU seconds of a process from /proc (utime + stime); 0 when unknown. */
-function procCpuS(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
+/** A forked alarms-clients.js in one role. */
+function child(role: 'clients' | 'publisher'): IpcChild {
+  return new IpcChild(
+    process.execPath,
+    [compiledPath('bench/suites/alarms-clients.ts'), role],
+    `alarms-clients ${role}`,
+  );
 }
 
 /** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
@@ -266,8 +209,8 @@ export async function measureSide(
     },
   );
   progress(`${side}: server listening on ${server.port}`);
-  const clients = new Child('clients');
-  const publisher = new Child('publisher');
+  const clients = child('clients');
+  const publisher = child('publisher');
   try {
     const setup = await clients.request<ConnectReply>(
       {

@@ -31,6 +31,7 @@ import { performance } from 'node:perf_hooks';
 import { compiledPath } from '../../engine/paths.js';
 import { ensureClip } from '../fleet/clips.js';
 import type { FleetCamera, FleetStats } from '../fleet/server.js';
+import { IpcChild, procCpuS } from '../harness/processes.js';
 import { compare } from '../harness/stats.js';
 import type { BenchResult, Suite, SuiteContext } from '../harness/types.js';
 
@@ -50,56 +51,9 @@ const FLEET_SATURATED = 0.95;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A forked node script pinned to one core, with request/response over IPC. */
-class Child {
-  readonly proc: ChildProcess;
-  private nextId = 1;
-  private readonly waiting = new Map<
-    number,
-    { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }
-  >();
-
-  constructor(script: string, core: string) {
-    this.proc = spawn('taskset', ['-c', core, process.execPath, script], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.proc.on('message', (m: Record<string, unknown>) => {
-      const w = this.waiting.get(m.id as number);
-      if (!w) return;
-      this.waiting.delete(m.id as number);
-      if (m.type === 'error') w.reject(new Error(String(m.error)));
-      else w.resolve(m);
-    });
-    this.proc.on('exit', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`${script} exited (${code})`));
-      this.waiting.clear();
-    });
-  }
-
-  request<T>(msg: object, timeoutMs = 60_000): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`no reply to ${JSON.stringify(msg).slice(0, 60)} in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, {
-        resolve: (m) => {
-          clearTimeout(t);
-          resolve(m as T);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      this.proc.send({ ...msg, id });
-    });
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
-  }
+/** A forked node script pinned to one core. */
+function pinnedChild(script: string, core: string): IpcChild {
+  return new IpcChild('taskset', ['-c', core, process.execPath, script], script);
 }
 
 interface FleetSnap {
@@ -149,7 +103,7 @@ function judge(step: Omit<Step, 'held' | 'limit'>): Step {
   return { ...step, held, limit };
 }
 
-async function fleetSnap(fleet: Child): Promise<FleetSnap> {
+async function fleetSnap(fleet: IpcChild): Promise<FleetSnap> {
   return fleet.request<FleetSnap>({ type: 'stats' });
 }
 
@@ -162,8 +116,8 @@ function fleetWindow(a: FleetSnap, b: FleetSnap): { skip: number; cpu: number } 
   };
 }
 
-async function kuzetStep(fleet: Child, urls: string[], n: number, windowMs: number): Promise<Step> {
-  const worker = new Child(compiledPath('bench/suites/ingest-worker.ts'), INGEST_CORE);
+async function kuzetStep(fleet: IpcChild, urls: string[], n: number, windowMs: number): Promise<Step> {
+  const worker = pinnedChild(compiledPath('bench/suites/ingest-worker.ts'), INGEST_CORE);
   try {
     await sleep(300);
     const idle = await worker.request<WorkerSnap>({ type: 'snapshot' });
@@ -202,24 +156,12 @@ async function kuzetStep(fleet: Child, urls: string[], n: number, windowMs: numb
   }
 }
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /** CPU seconds and RSS bytes of a process from /proc; zeros once it is gone. */
 function procUsage(pid: number | undefined): { cpuS: number; rss: number } {
   if (pid === undefined) return { cpuS: 0, rss: 0 };
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is state (field 3); utime and stime are fields 14 and 15.
-    const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    return { cpuS, rss: rssKb * 1024 };
+    return { cpuS: procCpuS(pid), rss: rssKb * 1024 };
   } catch {
     return { cpuS: 0, rss: 0 };
   }
@@ -271,7 +213,7 @@ function startFfmpeg(url: string): Ffmpeg {
   return f;
 }
 
-async function baselineStep(fleet: Child, urls: string[], n: number, windowMs: number): Promise<Step> {
+async function baselineStep(fleet: IpcChild, urls: string[], n: number, windowMs: number): Promise<Step> {
   const procs = urls.slice(0, n).map(startFfmpeg);
   try {
     const t0 = performance.now();
@@ -364,7 +306,7 @@ async function resolution(ctx: SuiteContext, width: number, height: number): Pro
     // With joinAt 'live' the phase within the GOP fixes when this camera's keyframes fall: spread evenly, as unsynchronised cameras' are; whole GOPs on top vary the content.
     startFrame: (i % GOP) + GOP * (Math.floor(i / GOP) % ((CLIP_SECONDS * FPS) / GOP)),
   }));
-  const fleet = new Child(compiledPath('bench/fleet/child.ts'), FLEET_CORE);
+  const fleet = pinnedChild(compiledPath('bench/fleet/child.ts'), FLEET_CORE);
   try {
     const { urls } = await fleet.request<{ urls: string[] }>({ type: 'start', cameras, joinAt: 'live' });
     const base = await ramp(
