@@ -11,6 +11,7 @@ import {
   connectTimescale,
   AlarmActionWriter,
   AlarmWriter,
+  alarmsLeftOpen,
   DetectionWriter,
   migrate,
   startEmbeddedTimescale,
@@ -321,61 +322,16 @@ export class Engine {
    * change with `cues.resolvedBy = 'engine-restart'`, published and stored like any other.
    */
   private async resolveOrphanedAlarms(sql: Sql): Promise<void> {
-    type Row = {
-      alarm_id: string;
-      kind: Alarm['kind'];
-      severity: Alarm['severity'];
-      school_id: string;
-      camera_id: string;
-      zone_id: string | null;
-      track_ids: number[];
-      score: number;
-      frames: number;
-      cues: Alarm['cues'];
-      evidence_seq: string;
-      evidence_box: number[] | null;
-      acknowledged_by: string | null;
-      opened_at: Date;
-      confirmed_at: Date | null;
-      acknowledged_at: Date | null;
-    };
-    const rows = await sql<Row[]>`
-      SELECT c.alarm_id, c.kind, c.severity, c.school_id, c.camera_id, c.zone_id, c.track_ids, c.score, c.frames,
-             c.cues, c.evidence_seq, c.evidence_box, c.acknowledged_by,
-             (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id) AS opened_at,
-             (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id AND a.state = 'confirmed') AS confirmed_at,
-             (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id AND a.state = 'acknowledged')
-               AS acknowledged_at
-      FROM alarms_current c
-      WHERE c.state <> 'resolved' AND c.time < ${new Date(this.startedAt)}
-      LIMIT 10000`;
     let resolved = 0;
-    for (const r of rows) {
-      if (this.alarmStates.find(r.alarm_id)) continue;
+    for (const a of await alarmsLeftOpen(sql, new Date(this.startedAt))) {
+      if (this.alarmStates.find(a.id)) continue;
       const now = Date.now();
-      const b = r.evidence_box;
       this.onAlarm({
-        id: r.alarm_id,
-        kind: r.kind,
-        severity: r.severity,
+        ...a,
         state: 'resolved',
-        schoolId: r.school_id,
-        cameraId: r.camera_id,
-        zoneId: r.zone_id,
-        trackIds: r.track_ids,
-        score: r.score,
-        cues: { ...r.cues, resolvedBy: 'engine-restart' },
-        frames: r.frames,
-        openedAt: r.opened_at.getTime(),
+        cues: { ...a.cues, resolvedBy: 'engine-restart' },
         updatedAt: now,
-        confirmedAt: r.confirmed_at?.getTime() ?? null,
-        acknowledgedAt: r.acknowledged_at?.getTime() ?? null,
-        acknowledgedBy: r.acknowledged_by,
         resolvedAt: now,
-        evidence: {
-          seq: Number(r.evidence_seq),
-          box: b ? { x1: b[0]!, y1: b[1]!, x2: b[2]!, y2: b[3]! } : null,
-        },
       });
       resolved++;
     }

@@ -73,6 +73,60 @@ export function alarmRow(alarm: Alarm): AlarmRow {
   };
 }
 
+/** An alarm's latest row, with the times of its earlier changes, as alarmsLeftOpen reads it. */
+type OpenAlarmRow = Omit<AlarmRow, 'evidence_seq' | 'kind' | 'severity' | 'state'> & {
+  kind: Alarm['kind'];
+  severity: Alarm['severity'];
+  state: Alarm['state'];
+  /** bigint, which the driver returns as a string. */
+  evidence_seq: string;
+  opened_at: Date;
+  confirmed_at: Date | null;
+  acknowledged_at: Date | null;
+};
+
+/**
+ * Alarms whose latest stored state, written before `before`, is not 'resolved' (at most `limit`), rebuilt
+ * as the Alarm of that state: what an earlier run of the engine left live.
+ */
+export async function alarmsLeftOpen(sql: Sql, before: Date, limit = 10_000): Promise<Alarm[]> {
+  const rows = await sql<OpenAlarmRow[]>`
+    SELECT c.*,
+           (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id) AS opened_at,
+           (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id AND a.state = 'confirmed') AS confirmed_at,
+           (SELECT min(time) FROM alarms a WHERE a.alarm_id = c.alarm_id AND a.state = 'acknowledged')
+             AS acknowledged_at
+    FROM alarms_current c
+    WHERE c.state <> 'resolved' AND c.time < ${before}
+    LIMIT ${limit}`;
+  return rows.map((r) => {
+    const b = r.evidence_box;
+    return {
+      id: r.alarm_id,
+      kind: r.kind,
+      severity: r.severity,
+      state: r.state,
+      schoolId: r.school_id,
+      cameraId: r.camera_id,
+      zoneId: r.zone_id,
+      trackIds: r.track_ids,
+      score: r.score,
+      cues: r.cues,
+      frames: r.frames,
+      openedAt: r.opened_at.getTime(),
+      updatedAt: r.time.getTime(),
+      confirmedAt: r.confirmed_at?.getTime() ?? null,
+      acknowledgedAt: r.acknowledged_at?.getTime() ?? null,
+      acknowledgedBy: r.acknowledged_by,
+      resolvedAt: null,
+      evidence: {
+        seq: Number(r.evidence_seq),
+        box: b ? { x1: b[0]!, y1: b[1]!, x2: b[2]!, y2: b[3]! } : null,
+      },
+    };
+  });
+}
+
 /**
  * Stores alarm state changes (each Alarm the state machine returns) as rows of the append-only alarms table:
  * batched, bounded queue, retries with backoff, idempotent (ON CONFLICT DO NOTHING). Same lifecycle as

@@ -7,5 +7,5 @@ export {
 } from './embedded/embedded.js';
 export { migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
 export { DetectionWriter, type DetectionRow, type DetectionWriterOptions } from './writer.js';
-export { AlarmWriter, type AlarmRow, type AlarmWriterOptions } from './alarm-writer.js';
+export { AlarmWriter, alarmsLeftOpen, type AlarmRow, type AlarmWriterOptions } from './alarm-writer.js';
 export { AlarmActionWriter, type AlarmActionRow } from './alarm-action-writer.js';
