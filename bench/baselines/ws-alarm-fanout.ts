@@ -23,7 +23,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { DeliverPolicy, type ConsumerMessages, type NatsConnection, type OrderedConsumerOptions } from 'nats';
+import { DeliverPolicy, type ConsumerMessages, type OrderedConsumerOptions } from 'nats';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   CLOSE_FEED_FAILED,
@@ -31,6 +31,7 @@ import {
   CLOSE_UNAUTHORIZED,
   type AlarmFilters,
   type AlarmPayload,
+  type AlarmSocketOptions,
   type ServerMessage,
 } from '../../connectors/http/alarm-socket.js';
 import { TokenBook, type TokenEntry } from '../../connectors/http/tokens.js';
@@ -38,17 +39,20 @@ import { decodeMessage, type AlarmMessage } from '../../connectors/nats/bus.js';
 
 export type WsFanoutMode = 'per-client' | 'shared';
 
-export interface WsAlarmFanoutOptions {
-  host?: string;
-  port?: number;
-  nc: NatsConnection;
-  stream?: string;
-  tokens: TokenEntry[];
-  schoolsDistrict?: Record<string, string>;
+/** Kuzet's server options that the fan-out itself uses, plus the feed design. */
+export interface WsAlarmFanoutOptions extends Pick<
+  AlarmSocketOptions,
+  | 'host'
+  | 'port'
+  | 'nc'
+  | 'stream'
+  | 'tokens'
+  | 'schoolsDistrict'
+  | 'maxBufferedBytes'
+  | 'heartbeatSeconds'
+  | 'authTimeoutMs'
+> {
   mode: WsFanoutMode;
-  maxBufferedBytes?: number;
-  heartbeatSeconds?: number;
-  authTimeoutMs?: number;
 }
 
 export interface WsAlarmFanout {

@@ -1,33 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
 import { Metrics } from '../../engine/metrics.js';
 import { recordingLogger } from '../../engine/test/helpers.js';
+import { startMigratedTimescale, type MigratedTimescale } from './test/migrated-timescale.js';
 import type { OperatorAction } from '../../engine/types.js';
 import { AlarmActionWriter } from './alarm-action-writer.js';
-import { connectTimescale } from './connect.js';
-import { startEmbeddedTimescale, type EmbeddedTimescale } from './embedded/embedded.js';
-import { migrate } from './migrate.js';
 
 const T0 = Date.UTC(2026, 0, 1, 9);
 const ALARM = '6f1c2a40-0c1e-4d2b-9a51-0d3f4b7e9a10';
 
 describe('AlarmActionWriter', { timeout: 60_000 }, () => {
-  let db: EmbeddedTimescale;
+  let db: MigratedTimescale;
   let reader: Sql;
   let sql: Sql;
 
   before(async () => {
-    db = await startEmbeddedTimescale({ port: 0, dataDir: 'memory', log: recordingLogger([]) });
-    reader = postgres(db.url, { max: 1, onnotice: () => undefined });
-    await migrate(reader, recordingLogger([]));
-    sql = connectTimescale(db.url, recordingLogger([]), { connectTimeoutS: 2 });
+    db = await startMigratedTimescale();
+    ({ reader, sql } = db);
   });
-  after(async () => {
-    await sql?.end({ timeout: 1 });
-    await reader?.end({ timeout: 1 });
-    await db?.stop();
-  });
+  after(() => db?.stop());
 
   it('stores the audit trail of an alarm in order, comments intact, in a hypertable', async () => {
     const base = { alarmId: ALARM, schoolId: 's1', cameraId: 'cam-3', actor: 'desk-1', role: 'police' };

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
 import { Metrics } from '../../engine/metrics.js';
 import { recordingLogger } from '../../engine/test/helpers.js';
+import { startMigratedTimescale, type MigratedTimescale } from './test/migrated-timescale.js';
 import { AlarmStateMachine } from '../../pipelines/alarms/state-machine.js';
 import type { Alarm, AlarmCandidate } from '../../pipelines/analytics/types.js';
 import { AlarmWriter, alarmsLeftOpen } from './alarm-writer.js';
-import { connectTimescale } from './connect.js';
-import { startEmbeddedTimescale, type EmbeddedTimescale } from './embedded/embedded.js';
-import { migrate } from './migrate.js';
 
 const T0 = Date.UTC(2026, 0, 1, 9);
 
@@ -56,21 +54,15 @@ async function rowsWritten(metrics: Metrics): Promise<number> {
 }
 
 describe('AlarmWriter', { timeout: 60_000 }, () => {
-  let db: EmbeddedTimescale;
+  let db: MigratedTimescale;
   let reader: Sql;
   let sql: Sql;
 
   before(async () => {
-    db = await startEmbeddedTimescale({ port: 0, dataDir: 'memory', log: recordingLogger([]) });
-    reader = postgres(db.url, { max: 1, onnotice: () => undefined });
-    await migrate(reader, recordingLogger([]));
-    sql = connectTimescale(db.url, recordingLogger([]), { connectTimeoutS: 2 });
+    db = await startMigratedTimescale();
+    ({ reader, sql } = db);
   });
-  after(async () => {
-    await sql?.end({ timeout: 1 });
-    await reader?.end({ timeout: 1 });
-    await db?.stop();
-  });
+  after(() => db?.stop());
 
   it('stores one row per state change, every field intact, in a hypertable', async () => {
     const changes = lifecycle();

@@ -8,6 +8,7 @@ import { KuzetError } from '../errors.js';
 import { repoPath } from '../paths.js';
 import type { Detection, Sample } from '../types.js';
 import type { Logger } from '../log.js';
+import { silentLogger } from '../test/helpers.js';
 import {
   DecodePool,
   Detector,
@@ -35,14 +36,6 @@ function iou(a: Detection, b: { x1: number; y1: number; x2: number; y2: number }
   const inter = iw * ih;
   return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
 }
-
-const silent: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => silent,
-};
 
 let detector: Detector;
 let direct: InProcessDetector;
@@ -309,7 +302,7 @@ test('a decode worker that dies is replaced and its in-flight frames reject as w
 test('an inference worker that dies is replaced and its batch rejects as worker_crashed', async () => {
   const decode = new DecodePool();
   // person.jpg is 640 wide: the fault hook kills the worker on it; dog.jpg (768) goes through.
-  const infer = new InferPool({ threads: 1, faultInjection: { crashOnWidth: 640 } }, silent);
+  const infer = new InferPool({ threads: 1, faultInjection: { crashOnWidth: 640 } }, silentLogger);
   try {
     const { detections } = await infer.infer(await decode.decodeJpeg(load('dog.jpg')));
     assert.ok(detections.some((d) => d.className === 'dog'));
@@ -331,7 +324,7 @@ test('an inference worker that dies is replaced and its batch rejects as worker_
 test('dynamic batching: frames that arrive together run as one batch with the same detections as one by one', async () => {
   const decode = new DecodePool();
   const batched = new InferPool({ modelPath: dynamicBatchModelPath, maxBatch: 4, maxWaitMs: 200 });
-  const single = new InferPool({ maxBatch: 4, maxWaitMs: 200 }, silent);
+  const single = new InferPool({ maxBatch: 4, maxWaitMs: 200 }, silentLogger);
   try {
     const names = ['person', 'bus', 'dog', 'person'];
     const frames = () => Promise.all(names.map((n) => decode.decodeJpeg(load(`${n}.jpg`))));

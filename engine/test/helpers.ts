@@ -25,6 +25,15 @@ export function recordingLogger(lines: LogLine[]): Logger {
   return logger;
 }
 
+/** Drops every log line. */
+export const silentLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLogger,
+};
+
 /** A port that was free a moment ago (for child processes that need a fixed port in their config). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -5,19 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import sharp from 'sharp';
-import type { Logger } from '../../engine/log.js';
+import { silentLogger } from '../../engine/test/helpers.js';
 import type { Sample, VideoCodec } from '../../engine/types.js';
 import type { Box } from '../analytics/types.js';
 import { EvidenceStore, isEvidenceId, type EvidenceAlarm, type EvidenceDropReason } from './index.js';
 import { fixtureJpeg, personIdr } from './test-frames.js';
-
-const silent: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => silent,
-};
 
 let dir: string;
 let drops: EvidenceDropReason[];
@@ -30,7 +22,7 @@ beforeEach(async () => {
     dir,
     keepPerCamera: 3,
     sweepIntervalMs: 0,
-    log: silent,
+    log: silentLogger,
     onDrop: (r) => drops.push(r),
   });
 });
@@ -146,7 +138,7 @@ test('concurrent renders of one alarm share one render; read waits for it', asyn
 
 test('evidence changing during a render: the file ends with the latest, from the sample held at the call', async () => {
   await store.close();
-  store = new EvidenceStore({ dir, keepPerCamera: 1, sweepIntervalMs: 0, log: silent });
+  store = new EvidenceStore({ dir, keepPerCamera: 1, sweepIntervalMs: 0, log: silentLogger });
   store.remember(sample(1));
   const a = store.render(alarm(1));
   store.remember(sample(2, fixtureJpeg('bus'), 'jpeg'));
@@ -202,7 +194,7 @@ test('retention sweep deletes evidence older than retentionDays and stale temp f
 
 test('the periodic sweep runs on its own timer (first run after min(interval, 10 s))', async () => {
   await store.close();
-  store = new EvidenceStore({ dir, retentionDays: 1, sweepIntervalMs: 20, log: silent });
+  store = new EvidenceStore({ dir, retentionDays: 1, sweepIntervalMs: 20, log: silentLogger });
   const folder = join(dir, 's', 'c');
   await mkdir(folder, { recursive: true });
   await writeFile(join(folder, 'old.jpg'), 'x');
