@@ -278,33 +278,35 @@ export const AlarmSocketServer = {
     const pending: Array<[number, FeedEntry | null]> = [];
     const fanOut = (): void => {
       const batch = pending.splice(0);
-      for (const c of live) {
-        const ws = c.ws;
-        if (!ws) continue;
-        ws.cork(() => {
-          for (const [seq, e] of batch) {
-            if (seq <= c.cursor) continue;
-            c.cursor = seq;
-            if (matches(c, e)) {
-              if (!send(c, e.frame)) return;
-              c.sent++;
-            }
+      for (const c of live) deliver(c, batch);
+    };
+    /**
+     * Sends the client the entries past its cursor that its subscription lets through, in one corked write,
+     * moving the cursor over every entry. False when the socket is gone (closed, or closed as too slow).
+     */
+    const deliver = (c: Conn, entries: Iterable<[number, FeedEntry | null]>): boolean => {
+      const ws = c.ws;
+      if (c.closed || !ws) return false;
+      let open = true;
+      ws.cork(() => {
+        for (const [seq, e] of entries) {
+          if (seq <= c.cursor) continue;
+          c.cursor = seq;
+          if (!matches(c, e)) continue;
+          if (!send(c, e.frame)) {
+            open = false;
+            return;
           }
-        });
-      }
+          c.sent++;
+        }
+      });
+      return open;
     };
     /** From `cursor` on, the rest is in memory: replay it and join the live tail, in one synchronous step. */
     const goLive = (c: Conn, cursor: number): void => {
       if (!feed.running) return end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
       c.cursor = Math.max(c.cursor, cursor);
-      for (const [seq, e] of feed.after(c.cursor)) {
-        c.cursor = seq;
-        if (matches(c, e)) {
-          if (!send(c, e.frame)) return;
-          c.sent++;
-        }
-      }
-      live.add(c);
+      if (deliver(c, feed.after(c.cursor))) live.add(c);
     };
 
     /** Sends and enforces the backpressure limit; never blocks. Returns false when the socket is gone. */
@@ -413,12 +415,7 @@ export const AlarmSocketServer = {
           c.sub = null;
           return goLive(c, m.seq - 1);
         }
-        const e = decodeOlder(m.seq, m.data);
-        c.cursor = m.seq;
-        if (matches(c, e)) {
-          if (!send(c, e.frame)) break;
-          c.sent++;
-        }
+        if (!deliver(c, [[m.seq, decodeOlder(m.seq, m.data)]])) break;
         if (m.seq >= feed.lastSeq) {
           iter.stop();
           c.sub = null;
