@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { connect } from 'nats';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import postgres from 'postgres';
 import WebSocket from 'ws';
@@ -301,6 +302,41 @@ describe('operators console in headless Chromium', () => {
         const maxSeq = Math.max(...delivered.map((d) => d.seq));
         assert.ok((stored.lastSeq ?? 0) >= maxSeq, `stored lastSeq ${stored.lastSeq} covers seq ${maxSeq}`);
 
+        // Away while a panic button is pressed: the console is closed (its socket gone), the alarm is raised,
+        // and the console opened again catches up on it from its stored sequence, still without duplicates.
+        await p.goto('about:blank');
+        const nc = await connect({ servers: engine.natsUrl! });
+        try {
+          await nc
+            .jetstream()
+            .publish(
+              'kuzet.scan.panic.s1',
+              JSON.stringify({ v: 1, eventId: 'e2e-panic', button: 'b-1', room: 'Hall', time: Date.now() }),
+            );
+        } finally {
+          await nc.close();
+        }
+        const panic = await waitFor('the panic alarm on the websocket', 20_000, () =>
+          delivered.find((d) => d.alarm.kind === 'panic'),
+        );
+        await p.goto(`http://127.0.0.1:${port}/console/`);
+        await waitLive(p);
+        const panicRow = p.locator(`[data-testid="alarm"][data-alarm-id="${panic.alarm.id}"]`);
+        await panicRow.waitFor({ timeout: 10_000 });
+        assert.equal(await panicRow.getAttribute('data-severity'), 'critical');
+        assert.equal((await rowIds(p))[0], panic.alarm.id, 'the critical alarm heads the list');
+        await new Promise((r) => setTimeout(r, 1000)); // a late duplicate would land here
+        const caughtUp = await rowIds(p);
+        assert.equal(
+          new Set(caughtUp).size,
+          caughtUp.length,
+          `no duplicate rows after catching up: ${caughtUp}`,
+        );
+        for (const id of after)
+          assert.ok(caughtUp.includes(id), `alarm ${id} kept while the console was closed`);
+        deliveredIds.add(panic.alarm.id);
+        const maxSeqNow = Math.max(...delivered.map((d) => d.seq));
+
         // A browser that stored numbers from a stream since recreated (numbers far ahead): the server replays
         // from the start and the page forgets its old numbers, so it keeps every alarm, once, up to date.
         await p.evaluate((name) => {
@@ -322,7 +358,7 @@ describe('operators console in headless Chromium', () => {
             OPERATOR,
           );
           const seq = st.lastSeq ?? 0;
-          return seq >= maxSeq && seq < 1_000_000 ? true : undefined;
+          return seq >= maxSeqNow && seq < 1_000_000 ? true : undefined;
         });
         const replayed = await rowIds(p);
         assert.equal(
