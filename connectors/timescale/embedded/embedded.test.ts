@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import postgres from 'postgres';
-import { createLogger } from '../../../engine/log.js';
+import { createLogger, type Logger } from '../../../engine/log.js';
 import { startEmbeddedTimescale } from './embedded.js';
 
 const log = createLogger('test', 'warn');
@@ -55,6 +55,26 @@ describe('startEmbeddedTimescale', { timeout: 90_000 }, () => {
       await db.stop();
     }
     assert.equal(await portAccepts(db.port), false);
+  });
+
+  it("passes the database process's log lines to the parent's logger, under its component", async () => {
+    const lines: string[] = [];
+    const recorder = (component: string): Logger => {
+      const at = (level: string) => (msg: string) => void lines.push(`${level} ${component}: ${msg}`);
+      return {
+        debug: at('debug'),
+        info: at('info'),
+        warn: at('warn'),
+        error: at('error'),
+        child: (sub) => recorder(`${component}.${sub}`),
+      };
+    };
+    const db = await startEmbeddedTimescale({ port: 0, dataDir: 'memory', log: recorder('db') });
+    await db.stop();
+    assert.ok(lines.includes('info db: Embedded TimescaleDB ready'), lines.join('\n'));
+    assert.ok(lines.includes('info db.multiplexer: Listening for Postgres clients'), lines.join('\n'));
+    // Sent just before the process exits: it must still arrive.
+    assert.ok(lines.includes('info db: Stopping embedded TimescaleDB'), lines.join('\n'));
   });
 
   it('keeps rows in a file data directory across stop and start', async () => {

@@ -53,6 +53,10 @@ export async function startEmbeddedTimescale(
     log.debug('Embedded database output', { line }),
   );
 
+  child.on('message', (msg: ChildMessage) => {
+    if (msg.type === 'log') (msg.component ? log.child(msg.component) : log)[msg.level](msg.msg, msg.fields);
+  });
+
   let stopping = false;
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {

