@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alarm, AlarmCandidate } from '../analytics/types.js';
-import { AlarmStateMachine, raiseSeverity } from './state-machine.js';
+import { AlarmStateMachine, MAX_ALARM_TRACKS, raiseSeverity } from './state-machine.js';
 
 const T0 = Date.UTC(2026, 0, 1, 9);
 
@@ -92,8 +92,8 @@ describe('AlarmStateMachine', () => {
   it('escalates a confirmed alarm not acknowledged in time, by severity', () => {
     const sm = new AlarmStateMachine({ resolveAfterMs: 1_000_000 });
     const critical = sm.offer(candidate({ kind: 'armed-person', severity: 'critical', zoneId: null }))!;
-    const high = sm.offer(candidate({ severity: 'high', trackIds: [8] }))!;
-    const low = sm.offer(candidate({ severity: 'low', trackIds: [9] }))!;
+    const high = sm.offer(candidate({ severity: 'high', zoneId: 'z8' }))!;
+    const low = sm.offer(candidate({ severity: 'low', zoneId: 'z9' }))!;
     assert.deepEqual(sm.tick(T0 + 29_999), []);
     assert.deepEqual(
       sm.tick(T0 + 30_000).map((a) => [a.id, a.state, a.updatedAt]),
@@ -140,20 +140,30 @@ describe('AlarmStateMachine', () => {
     assert.notEqual(again.id, first.id);
   });
 
-  it('keeps different tracks, zones and cameras apart', () => {
+  it('keeps zones, cameras and kinds apart and merges the tracks of one incident', () => {
     const sm = new AlarmStateMachine();
     const ids = new Set(
       [
         candidate({ trackIds: [1] }),
-        candidate({ trackIds: [2] }),
-        candidate({ trackIds: [] }),
         candidate({ trackIds: [1], zoneId: 'basement' }),
         candidate({ trackIds: [1], cameraId: 'cam-2' }),
-        candidate({ trackIds: [1, 5] }), // same first track: the first alarm
+        candidate({ trackIds: [1], kind: 'loitering' }),
+        candidate({ trackIds: [2] }), // a re-formed track in the same place: the first alarm
+        candidate({ trackIds: [] }),
+        candidate({ trackIds: [1, 5] }),
       ].map((c) => sm.offer(c)?.id ?? 'none'),
     );
-    assert.equal(ids.size, 6); // five alarms plus 'none' for the duplicate
-    assert.equal(sm.active().length, 5);
+    assert.equal(ids.size, 5); // four alarms plus 'none' for the updates
+    assert.equal(sm.active().length, 4);
+    assert.deepEqual(sm.active()[0]!.trackIds, [1, 2, 5]);
+  });
+
+  it(`keeps at most ${MAX_ALARM_TRACKS} track ids per alarm`, () => {
+    const sm = new AlarmStateMachine();
+    for (let t = 0; t < 40; t++) sm.offer(candidate({ trackIds: [t, t + 100] }));
+    const [a] = sm.active();
+    assert.equal(a!.trackIds.length, MAX_ALARM_TRACKS);
+    assert.deepEqual(a!.trackIds.slice(0, 3), [0, 100, 1]);
   });
 
   it('raises severity one level in elevated zones, never above critical', () => {
@@ -166,10 +176,10 @@ describe('AlarmStateMachine', () => {
 
   it('stays bounded: the oldest lowest-severity alarm makes room, and is returned by tick()', () => {
     const sm = new AlarmStateMachine({ maxActive: 3 });
-    const high = sm.offer(candidate({ trackIds: [1], severity: 'high' }))!;
-    const lowOld = sm.offer(candidate({ trackIds: [2], severity: 'low' }))!;
-    sm.offer(candidate({ trackIds: [3], severity: 'low' }));
-    const newcomer = sm.offer(candidate({ trackIds: [4], severity: 'medium', timeMs: T0 + 1 }))!;
+    const high = sm.offer(candidate({ zoneId: 'z1', severity: 'high' }))!;
+    const lowOld = sm.offer(candidate({ zoneId: 'z2', severity: 'low' }))!;
+    sm.offer(candidate({ zoneId: 'z3', severity: 'low' }));
+    const newcomer = sm.offer(candidate({ zoneId: 'z4', severity: 'medium', timeMs: T0 + 1 }))!;
     assert.equal(newcomer.state, 'confirmed');
     assert.equal(sm.active().length, 3);
     assert.deepEqual(
@@ -177,12 +187,12 @@ describe('AlarmStateMachine', () => {
       [[lowOld.id, 'resolved']],
     );
     // A low newcomer evicts the remaining low alarm, never the high one.
-    sm.offer(candidate({ trackIds: [5], severity: 'low', timeMs: T0 + 3 }));
+    sm.offer(candidate({ zoneId: 'z5', severity: 'low', timeMs: T0 + 3 }));
     assert.ok(sm.active().some((a) => a.id === high.id));
     // When every active alarm outranks the newcomer, the newcomer is the one dropped.
     const full = new AlarmStateMachine({ maxActive: 1 });
     full.offer(candidate({ severity: 'critical' }));
-    assert.equal(full.offer(candidate({ trackIds: [9], severity: 'low' })), null);
+    assert.equal(full.offer(candidate({ zoneId: 'z9', severity: 'low' })), null);
     assert.equal(full.droppedAlarms, 1);
   });
 });

@@ -5,8 +5,10 @@ import type { Alarm, AlarmCandidate, AlarmKind, Severity } from '../analytics/ty
  * Turns the analytics' candidates (from all cameras) into alarms with a lifecycle:
  * open → confirmed → escalated → acknowledged → resolved.
  *
- * - Dedup: one alarm per (schoolId, cameraId, kind, zoneId, first track id or '-'); further candidates for
- *   it only update it (frames, max score, latest cues, evidence of the best-scoring candidate).
+ * - Dedup: one alarm per incident = (schoolId, cameraId, kind, zoneId); further candidates for it only
+ *   update it (frames, max score, latest cues, evidence of the best-scoring candidate, the union of their
+ *   track ids up to MAX_ALARM_TRACKS). Not per track: at 1-2 samples/s tracks break and re-form, and an
+ *   operator wants one row for "someone is in the basement", not one per track id the tracker handed out.
  * - Confirmation: an alarm is confirmed once it has seen `confirmFrames[kind]` candidate frames. With 1 it
  *   is confirmed by its first candidate and published once, already confirmed (no separate 'open').
  * - Expiry of unconfirmed alarms: an open alarm whose candidates stop for `resolveAfterMs` is resolved with
@@ -73,8 +75,11 @@ export function raiseSeverity(s: Severity): Severity {
   return SEVERITY_ORDER[Math.min(SEVERITY_ORDER.indexOf(s) + 1, SEVERITY_ORDER.length - 1)]!;
 }
 
+/** Track ids an alarm keeps (the first ones seen); enough to find the people, bounded for the wire. */
+export const MAX_ALARM_TRACKS = 16;
+
 export function alarmKey(c: AlarmCandidate): string {
-  return JSON.stringify([c.schoolId, c.cameraId, c.kind, c.zoneId, c.trackIds[0] ?? '-']);
+  return JSON.stringify([c.schoolId, c.cameraId, c.kind, c.zoneId]);
 }
 
 interface ActiveAlarm {
@@ -158,7 +163,7 @@ export class AlarmStateMachine {
       schoolId: c.schoolId,
       cameraId: c.cameraId,
       zoneId: c.zoneId,
-      trackIds: [...c.trackIds],
+      trackIds: c.trackIds.slice(0, MAX_ALARM_TRACKS),
       score: c.score,
       cues: { ...c.cues },
       frames: 1,
@@ -231,6 +236,10 @@ export class AlarmStateMachine {
     const a = entry.alarm;
     a.frames++;
     a.cues = { ...c.cues };
+    for (const t of c.trackIds) {
+      if (a.trackIds.length >= MAX_ALARM_TRACKS) break;
+      if (!a.trackIds.includes(t)) a.trackIds.push(t);
+    }
     // Candidates from several cameras may arrive a little out of order; time never runs back.
     entry.lastCandidateMs = Math.max(entry.lastCandidateMs, c.timeMs);
     a.updatedAt = Math.max(a.updatedAt, c.timeMs);
