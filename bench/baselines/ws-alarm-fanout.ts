@@ -27,6 +27,7 @@ import { DeliverPolicy, type ConsumerMessages, type OrderedConsumerOptions } fro
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   CLOSE_FEED_FAILED,
+  CLOSE_FORBIDDEN,
   CLOSE_SLOW_CONSUMER,
   CLOSE_UNAUTHORIZED,
   type AlarmFilters,
@@ -198,11 +199,10 @@ export async function startWsAlarmFanout(opts: WsAlarmFanoutOptions): Promise<Ws
     const gen = c.subGen;
     let schools: Set<string> | null = null;
     if (filters.school && filters.school.length > 0) {
-      schools = new Set();
-      for (const s of filters.school) {
-        if (book.inScope(t, s)) schools.add(s);
-        else if (!send(c, { type: 'error', reason: `school ${s} is outside your scope` })) return;
-      }
+      const outside = filters.school.filter((s) => !book.inScope(t, s));
+      if (outside.length > 0)
+        return end(c, CLOSE_FORBIDDEN, `forbidden: school ${outside[0]} is outside your scope`);
+      schools = new Set(filters.school);
     }
     const f: Filter = {
       schools,

@@ -13,6 +13,7 @@ import { ensureAlarmStream } from '../nats/scanner-consumer.js';
 import { startNatsServer, type LocalNatsServer } from '../nats/server.js';
 import {
   AlarmSocketServer,
+  CLOSE_FORBIDDEN,
   type AcknowledgeRequest,
   type ServerMessage,
   type TokenEntry,
@@ -207,14 +208,17 @@ describe('AlarmSocketServer', () => {
     }
   });
 
-  it('limits a school-admin to its school and reports out-of-scope filters', async () => {
+  it('limits a school-admin to its school and refuses out-of-scope filters with 4403', async () => {
     const admin = await subscribed('admin-s1-secret');
-    const filtered = client('admin-s1-secret');
-    await filtered.next('ready');
-    sendJson(filtered, { type: 'subscribe', filters: { school: ['s1', 's2'] } });
-    const err = await filtered.next('error');
-    assert.deepEqual(err, { type: 'error', reason: 'school s2 is outside your scope' });
-    await filtered.next('subscribed');
+    const refused = client('admin-s1-secret');
+    await refused.next('ready');
+    sendJson(refused, { type: 'subscribe', filters: { school: ['s1', 's2'] } });
+    assert.deepEqual(await refused.closed, {
+      code: CLOSE_FORBIDDEN,
+      reason: 'forbidden: school s2 is outside your scope',
+    });
+    assert.equal(refused.alarms().length, 0);
+    const filtered = await subscribed('admin-s1-secret', { school: ['s1'] });
     const district = await subscribed('north-secret');
 
     await publish(alarm('s2'));

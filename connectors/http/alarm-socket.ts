@@ -24,7 +24,8 @@ export type { TokenEntry, TokenRole } from './tokens.js';
  *  - `{"type":"subscribe","filters":{"severity":[…],"kind":[…],"school":[…]},"resumeAfter":N}`: alarms with
  *    stream sequence > N (absent → only new ones), in the token's scope and matching every given filter,
  *    are sent as `{"type":"alarm","seq":<stream seq>,"alarm":{…AlarmMessage}}`. A second subscribe replaces
- *    the first. Out-of-scope filter schools get `{"type":"error","reason":"school X is outside your scope"}`.
+ *    the first. A school filter naming a school outside the token's scope is refused: close 4403
+ *    'forbidden: school X is outside your scope'.
  *  - `{"type":"ack","seq":N}`: highest acked seq is recorded (the client resumes with its own lastAcked).
  *  - `{"type":"acknowledge","alarmId":"…","comment":"…"}`: the operator takes the alarm (police and
  *    school-admin tokens, in scope). Reply `{"type":"acknowledged","alarmId"}` or an error naming the alarm;
@@ -120,6 +121,8 @@ export type ServerMessage =
   | { type: 'error'; reason: string; alarmId?: string };
 
 export const CLOSE_UNAUTHORIZED = 4401;
+/** A subscription naming a school outside the token's scope. */
+export const CLOSE_FORBIDDEN = 4403;
 const MAX_COMMENT = 1000;
 /** Serialised alarm messages kept for the next clients (each client has its own consumer, same messages). */
 const MESSAGE_CACHE = 4096;
@@ -363,11 +366,19 @@ export const AlarmSocketServer = {
       const gen = c.subGen;
       let schools: Set<string> | null = null;
       if (filters.school && filters.school.length > 0) {
-        schools = new Set();
-        for (const s of filters.school) {
-          if (inScope(t, s)) schools.add(s);
-          else if (!send(c, { type: 'error', reason: `school ${s} is outside your scope` })) return;
+        const outside = filters.school.filter((s) => !inScope(t, s));
+        // Refused, not narrowed: a desk that asked for a school it may not see has a wrong setup to fix.
+        if (outside.length > 0) {
+          log.warn('Alarm subscription refused: schools outside the token scope', {
+            conn: c.id,
+            name: t.name,
+            schools: outside.join(','),
+          });
+          // A close reason is at most 123 bytes; school ids are at most 64 characters.
+          const more = outside.length > 1 ? ` (+${outside.length - 1} more)` : '';
+          return end(c, CLOSE_FORBIDDEN, `forbidden: school ${outside[0]} is outside your scope${more}`);
         }
+        schools = new Set(filters.school);
       }
       const severity = filters.severity && filters.severity.length > 0 ? new Set(filters.severity) : null;
       const kind = filters.kind && filters.kind.length > 0 ? new Set(filters.kind) : null;
