@@ -220,6 +220,9 @@ describe('engine end to end: RTSP → decode → YOLOX → NATS + TimescaleDB', 
       assert.match(metrics, /kuzet_alarms_total\{kind="intrusion",severity="high",state="confirmed"\} 1/);
       const viaSocket = await onSocket(String(alarm!.id), 'confirmed');
       assert.deepEqual([viaSocket.kind, viaSocket.state], ['intrusion', 'confirmed']);
+      // Frame time → written to the operator's socket is measured (its size is the bench's business).
+      const delay = await engine.metrics.registry.getSingleMetricAsString('kuzet_alarm_fanout_delay_seconds');
+      assert.match(delay, /kuzet_alarm_fanout_delay_seconds_count [1-9]/);
 
       // The evidence: the alarm's frame at camera resolution, to the operator's token only.
       const evidenceUrl = `http://127.0.0.1:${engine.alarmSocketPort}${viaSocket.links.evidence}`;

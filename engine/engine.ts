@@ -443,6 +443,8 @@ export class Engine {
           ? { consoleDir: repoPath('connectors/http/console'), consoleVendor: consoleVendor() }
           : {}),
         audit: (action) => this.audit(action),
+        onClientClosed: (reason) => this.metrics.alarmClientDisconnects.inc({ reason }),
+        onAlarmFannedOut: (delayMs) => this.metrics.alarmFanoutDelay.observe(Math.max(0, delayMs) / 1000),
       });
       const socket = this.alarmSocket;
       this.metrics.alarmClientsProbe = () => socket.connections();

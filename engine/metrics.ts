@@ -76,6 +76,18 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.alarmClients.set(this.alarmClientsProbe()),
   });
+  readonly alarmClientDisconnects = new Counter({
+    name: 'kuzet_alarm_client_disconnects_total',
+    help: 'Alarm websocket connections ended, by reason: unauthorized, auth_timeout, forbidden, slow_consumer, feed_failed, shutdown, peer',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly alarmFanoutDelay = new Histogram({
+    name: 'kuzet_alarm_fanout_delay_seconds',
+    help: 'Alarm state change (for camera alarms: the frame time) to its write to the connected websocket clients',
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
   /** Set by the engine when it keeps samples for evidence; read at scrape time. */
   evidenceHeldBytesProbe: () => number = () => 0;
   readonly evidenceHeldBytes: Gauge = new Gauge({

@@ -7,6 +7,8 @@ export interface FeedEntry {
   school: string;
   severity: string;
   kind: string;
+  /** The alarm change's time, epoch ms. */
+  time: number;
   /** The complete `{"type":"alarm",…}` text frame, UTF-8. */
   frame: Buffer;
 }

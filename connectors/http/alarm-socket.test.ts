@@ -33,6 +33,10 @@ let nc: NatsConnection;
 let gw: AlarmSocketServer;
 let alarmNo = 0;
 const acks: Array<Omit<AcknowledgeRequest, 'inScope'> & { s1InScope: boolean }> = [];
+/** What the server reported through onClientClosed and onAlarmFannedOut. */
+const endedAs: string[] = [];
+const fanOutDelaysMs: number[] = [];
+const ended = (why: string) => endedAs.filter((r) => r === why).length;
 
 function alarm(school: string, severity: Alarm['severity'] = 'high', pad = 0): Alarm {
   const n = ++alarmNo;
@@ -141,6 +145,8 @@ describe('AlarmSocketServer', () => {
       // Room for a healthy client on a loaded CI machine; the stuck client's 32 MB still trips it.
       maxBufferedBytes: 4 * 1024 * 1024,
       log,
+      onClientClosed: (why) => endedAs.push(why),
+      onAlarmFannedOut: (ms) => fanOutDelaysMs.push(ms),
       camera: (school, camera) =>
         school === 's1'
           ? { room: 'Gym', rtspUrl: camera === 'cam1' ? 'rtsp://user:pw@10.0.0.9/cam1' : null }
@@ -187,6 +193,21 @@ describe('AlarmSocketServer', () => {
 
     const silent = client();
     assert.deepEqual(await silent.closed, { code: 4401, reason: 'auth timeout' });
+    await waitFor('the refusals counted', () => ended('unauthorized') === 3 && ended('auth_timeout') === 1);
+  });
+
+  it('reports how long after its change each alarm went out to the live clients', async () => {
+    const c = await subscribed('police-secret');
+    const before = fanOutDelaysMs.length;
+    const a = alarm('s1');
+    a.updatedAt = Date.now() - 200;
+    await publish(a);
+    await c.next('alarm');
+    await waitFor('a fan-out delay', () => fanOutDelaysMs.length > before);
+    const ms = fanOutDelaysMs.at(-1)!;
+    assert.ok(ms >= 200 && ms < 5_000, `delay ${ms} ms`);
+    c.ws.close();
+    await waitFor('the peer close counted', () => ended('peer') >= 1);
   });
 
   it('authenticates by header and by first message, and streams alarms with stream seqs', async () => {
@@ -218,6 +239,7 @@ describe('AlarmSocketServer', () => {
       reason: 'forbidden: school s2 is outside your scope',
     });
     assert.equal(refused.alarms().length, 0);
+    await waitFor('the refusal counted', () => ended('forbidden') === 1);
     const filtered = await subscribed('admin-s1-secret', { school: ['s1'] });
     const district = await subscribed('north-secret');
 
@@ -424,6 +446,7 @@ describe('AlarmSocketServer', () => {
     socket.resume();
     const closed = await stuck.closed;
     assert.deepEqual(closed, { code: 4008, reason: 'slow consumer' });
+    assert.equal(ended('slow_consumer'), 1);
     assert.ok(stuck.alarms().length < n, `stuck client got ${stuck.alarms().length}`);
     log.info('slow consumer test', { ms: Date.now() - t0 });
     good.ws.close();

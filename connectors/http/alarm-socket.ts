@@ -66,7 +66,21 @@ export interface AlarmSocketOptions {
   consoleVendor?: Record<string, string>;
   /** The audit trail: acknowledgements, evidence views, live views. */
   audit?: (action: OperatorAction) => void;
+  /** Every connection that ends, once, with why (for kuzet_alarm_client_disconnects_total). */
+  onClientClosed?: (why: AlarmClientCloseReason) => void;
+  /**
+   * Each alarm message as the live fan-out writes it to the connected clients: ms from the alarm's change
+   * (its `time`: the frame's, for a change seen on camera) to now (for kuzet_alarm_fanout_delay_seconds).
+   */
+  onAlarmFannedOut?: (delayMs: number) => void;
 }
+
+/**
+ * Why a connection ended: refused (`unauthorized`, `auth_timeout`, `forbidden`), cut off (`slow_consumer`,
+ * `feed_failed`: the client should resume), `shutdown` of the server, or `peer` (the client closed it).
+ */
+export type AlarmClientCloseReason =
+  'unauthorized' | 'auth_timeout' | 'forbidden' | 'slow_consumer' | 'feed_failed' | 'shutdown' | 'peer';
 
 export interface CameraInfo {
   room: string | null;
@@ -129,6 +143,14 @@ const MESSAGE_CACHE = 4096;
 export const CLOSE_SLOW_CONSUMER = 4008;
 /** The JetStream feed failed or ended; the client should reconnect and resume. */
 export const CLOSE_FEED_FAILED = 1011;
+const CLOSE_CODES: Readonly<Record<Exclude<AlarmClientCloseReason, 'peer'>, number>> = {
+  unauthorized: CLOSE_UNAUTHORIZED,
+  auth_timeout: CLOSE_UNAUTHORIZED,
+  forbidden: CLOSE_FORBIDDEN,
+  slow_consumer: CLOSE_SLOW_CONSUMER,
+  feed_failed: CLOSE_FEED_FAILED,
+  shutdown: 1001,
+};
 
 interface Conn {
   id: number;
@@ -138,6 +160,8 @@ interface Conn {
   headerToken: TokenEntry | null | undefined;
   token: TokenEntry | null;
   closed: boolean;
+  /** Why the server ended it; null while open or when the client closed it. */
+  endedAs: AlarmClientCloseReason | null;
   authTimer: NodeJS.Timeout | null;
   /** A catch-up consumer of its own (resume from before the feed's window); null once live. */
   sub: ConsumerMessages | null;
@@ -236,7 +260,14 @@ export const AlarmSocketServer = {
         const frame = Buffer.from(
           JSON.stringify({ type: 'alarm', seq, alarm: payload } satisfies ServerMessage),
         );
-        return { seq, school: alarm.school, severity: alarm.severity, kind: alarm.kind, frame };
+        return {
+          seq,
+          school: alarm.school,
+          severity: alarm.severity,
+          kind: alarm.kind,
+          time: alarm.time,
+          frame,
+        };
       } catch (err) {
         log.warn('Undecodable alarm skipped', { seq, error: (err as Error).message });
         return null;
@@ -270,7 +301,7 @@ export const AlarmSocketServer = {
         if (pending.length === 1) setImmediate(fanOut);
       },
       onFailure: (reason) => {
-        for (const c of [...live]) end(c, CLOSE_FEED_FAILED, reason);
+        for (const c of [...live]) end(c, 'feed_failed', reason);
       },
     });
     /**
@@ -282,6 +313,11 @@ export const AlarmSocketServer = {
     const fanOut = (): void => {
       const batch = pending.splice(0);
       for (const c of live) deliver(c, batch);
+      // Only with someone to write to: the tail's catch-up at start (old alarms, no client live yet) is no delay.
+      if (opts.onAlarmFannedOut && live.size > 0) {
+        const now = Date.now();
+        for (const [, e] of batch) if (e) opts.onAlarmFannedOut(now - e.time);
+      }
     };
     /**
      * Sends the client the entries past its cursor that its subscription lets through, in one corked write,
@@ -307,7 +343,7 @@ export const AlarmSocketServer = {
     };
     /** From `cursor` on, the rest is in memory: replay it and join the live tail, in one synchronous step. */
     const goLive = (c: Conn, cursor: number): void => {
-      if (!feed.running) return end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
+      if (!feed.running) return end(c, 'feed_failed', 'alarm feed ended');
       c.cursor = Math.max(c.cursor, cursor);
       if (deliver(c, feed.after(c.cursor))) live.add(c);
     };
@@ -324,7 +360,7 @@ export const AlarmSocketServer = {
           name: c.token?.name,
           buffered: ws.getBufferedAmount(),
         });
-        end(c, CLOSE_SLOW_CONSUMER, 'slow consumer');
+        end(c, 'slow_consumer', 'slow consumer');
         return false;
       }
       return true;
@@ -339,10 +375,12 @@ export const AlarmSocketServer = {
       }
     };
 
-    const end = (c: Conn, code: number, reason: string): void => {
+    const end = (c: Conn, why: Exclude<AlarmClientCloseReason, 'peer'>, reason: string): void => {
       const ws = c.ws;
       if (c.closed || !ws) return;
       c.closed = true;
+      c.endedAs = why;
+      const code = CLOSE_CODES[why];
       stopSub(c);
       if (c.authTimer) clearTimeout(c.authTimer);
       ws.end(code, reason);
@@ -376,7 +414,7 @@ export const AlarmSocketServer = {
           });
           // A close reason is at most 123 bytes; school ids are at most 64 characters.
           const more = outside.length > 1 ? ` (+${outside.length - 1} more)` : '';
-          return end(c, CLOSE_FORBIDDEN, `forbidden: school ${outside[0]} is outside your scope${more}`);
+          return end(c, 'forbidden', `forbidden: school ${outside[0]} is outside your scope${more}`);
         }
         schools = new Set(filters.school);
       }
@@ -434,7 +472,7 @@ export const AlarmSocketServer = {
         }
       }
       // The consumer ended without the client asking: close, so it reconnects and resumes instead of idling blind.
-      if (!c.closed && c.subGen === gen) end(c, CLOSE_FEED_FAILED, 'alarm feed ended');
+      if (!c.closed && c.subGen === gen) end(c, 'feed_failed', 'alarm feed ended');
     };
 
     const acknowledge = (c: Conn, alarmId: string, comment: string): void => {
@@ -461,7 +499,7 @@ export const AlarmSocketServer = {
       try {
         msg = parseClientMessage(Buffer.from(data).toString('utf8'));
       } catch (err) {
-        if (!c.token) return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
+        if (!c.token) return end(c, 'unauthorized', 'unauthorized');
         send(c, { type: 'error', reason: (err as Error).message });
         return;
       }
@@ -469,7 +507,7 @@ export const AlarmSocketServer = {
         const t = msg.type === 'auth' ? book.find(msg.token) : null;
         if (!t) {
           log.warn('Alarm client rejected', { conn: c.id });
-          return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
+          return end(c, 'unauthorized', 'unauthorized');
         }
         return authenticated(c, t);
       }
@@ -489,7 +527,7 @@ export const AlarmSocketServer = {
             log.error('Alarm subscription failed', { conn: c.id, error: err.message });
             if (c.closed || c.subGen !== gen) return;
             send(c, { type: 'error', reason: 'subscription failed' });
-            end(c, CLOSE_FEED_FAILED, 'subscription failed');
+            end(c, 'feed_failed', 'subscription failed');
           });
           return;
         }
@@ -519,6 +557,7 @@ export const AlarmSocketServer = {
           headerToken,
           token: null,
           closed: false,
+          endedAs: null,
           authTimer: null,
           sub: null,
           subGen: 0,
@@ -541,11 +580,11 @@ export const AlarmSocketServer = {
         sockets.add(c);
         if (c.headerToken === null) {
           log.warn('Alarm client rejected', { conn: c.id });
-          return end(c, CLOSE_UNAUTHORIZED, 'unauthorized');
+          return end(c, 'unauthorized', 'unauthorized');
         }
         if (c.headerToken) return authenticated(c, c.headerToken);
         c.authTimer = setTimeout(() => {
-          if (!c.token && !c.closed) end(c, CLOSE_UNAUTHORIZED, 'auth timeout');
+          if (!c.token && !c.closed) end(c, 'auth_timeout', 'auth timeout');
         }, authTimeoutMs);
       },
       message: (ws, data) => onMessage(ws.getUserData(), data),
@@ -556,10 +595,12 @@ export const AlarmSocketServer = {
         c.closed = true;
         stopSub(c);
         if (c.authTimer) clearTimeout(c.authTimer);
+        opts.onClientClosed?.(c.endedAs ?? 'peer');
         log.info('Alarm client closed', {
           conn: c.id,
           name: c.token?.name,
           code,
+          endedAs: c.endedAs ?? 'peer',
           sent: c.sent,
           highestAck: c.highestAck,
         });
@@ -580,7 +621,7 @@ export const AlarmSocketServer = {
           close: async () => {
             uWS.us_listen_socket_close(token);
             feed.stop();
-            for (const c of [...sockets]) end(c, 1001, 'server shutdown');
+            for (const c of [...sockets]) end(c, 'shutdown', 'server shutdown');
           },
         });
       });
