@@ -222,6 +222,12 @@ describe('operators console in headless Chromium', () => {
         const alarmId = (await row.getAttribute('data-alarm-id'))!;
         assert.ok(alarmId, 'the row names its alarm');
         assert.equal(await row.getAttribute('data-severity'), 'high');
+        // It wants the operator: counted in the header and the tab's title, and announced by a chime.
+        const attention = async () => Number(await p.getByTestId('attention').getAttribute('data-count'));
+        const waiting = await attention();
+        assert.ok(waiting >= 1, `attention count ${waiting}`);
+        assert.match(await p.title(), new RegExp(`^\\(${waiting}\\) Kuzet`));
+        assert.ok(Number(await p.getByTestId('sound').getAttribute('data-chimes')) >= 1, 'a chime for it');
 
         // Its detail: the evidence frame loads (fetched with the bearer token, shown as a blob).
         await row.click();
@@ -241,6 +247,7 @@ describe('operators console in headless Chromium', () => {
           .locator(`[data-testid="alarm"][data-alarm-id="${alarmId}"][data-state="acknowledged"]`)
           .waitFor({ timeout: 10_000 });
         assert.equal(await p.getByTestId('ack-form').isHidden(), true, 'no second acknowledgement offered');
+        assert.ok((await attention()) < waiting, 'the acknowledged alarm no longer waits for anyone');
         const acked = await waitFor('the acknowledged alarm on the websocket', 5_000, () =>
           delivered.find((d) => d.alarm.id === alarmId && d.alarm.state === 'acknowledged'),
         );
@@ -371,6 +378,12 @@ describe('operators console in headless Chromium', () => {
           await p.locator(`[data-testid="alarm"][data-alarm-id="${alarmId}"]`).getAttribute('data-state'),
           'acknowledged',
         );
+        // The operator mutes the chime; the choice outlives a reload.
+        await p.getByTestId('sound').click();
+        assert.equal(await p.getByTestId('sound').getAttribute('data-state'), 'off');
+        await p.reload();
+        await waitLive(p);
+        assert.equal(await p.getByTestId('sound').getAttribute('data-state'), 'off');
         assert.deepEqual(pageErrors, [], 'no uncaught script errors on the page');
       } catch (err) {
         if (err instanceof Error) err.message += `\n${await diagnose().catch((e: Error) => e.message)}`;

@@ -12,6 +12,13 @@
   const TOKEN_KEY = 'kuzet.token';
   const NAME_KEY = 'kuzet.name';
   const CLOSE_UNAUTHORIZED = 4401;
+  const BASE_TITLE = document.title;
+  /** Alarms that want an operator: not yet acknowledged, not resolved. */
+  const NEEDS_ATTENTION = new Set(['open', 'confirmed', 'escalated']);
+  /** A new critical or high alarm (or one escalated) chimes; at most one chime per CHIME_GAP_MS. */
+  const CHIME_SEVERITIES = new Set(['critical', 'high']);
+  const CHIME_GAP_MS = 2000;
+  const SOUND_KEY = 'kuzet.sound';
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => {
@@ -37,6 +44,11 @@
   const fresh = new Map(); // alarm id → time it arrived live (brief highlight)
   let evidence = { key: null, url: null, timer: null, gen: 0 };
   let live = { player: null, gen: 0 };
+  let soundOn = localStorage.getItem(SOUND_KEY) !== 'off';
+  let audio = null; // AudioContext, made on a user gesture (browsers refuse sound before one)
+  let chimeWanted = false;
+  let lastChimeAt = 0;
+  let chimes = 0;
 
   // ---------- persistence ----------
 
@@ -96,6 +108,10 @@
     if (!cur || seq > cur.seq) {
       if (!cur) fresh.set(alarm.id, Date.now());
       else if (cur.alarm.state !== alarm.state) fresh.set(alarm.id, Date.now());
+      const becameUrgent =
+        (alarm.state === 'confirmed' || alarm.state === 'escalated') &&
+        (!cur || cur.alarm.state !== alarm.state);
+      if (becameUrgent && CHIME_SEVERITIES.has(alarm.severity)) chimeWanted = true;
       store.alarms[alarm.id] = { seq, alarm };
     }
     if (seq > store.lastSeq) store.lastSeq = seq;
@@ -115,7 +131,51 @@
       }
       pendingAck = 0;
       render();
+      if (chimeWanted) chime();
+      chimeWanted = false;
     }, 30);
+  }
+
+  // ---------- sound ----------
+
+  /** Creates or wakes the audio context; only works inside a user gesture (sign-in, a click). */
+  function unlockAudio() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!audio && Ctx) audio = new Ctx();
+      if (audio && audio.state === 'suspended') void audio.resume();
+    } catch {
+      audio = null;
+    }
+  }
+
+  /** Two short tones; one per burst of urgent alarms, however many arrived together. */
+  function chime() {
+    const now = Date.now();
+    if (!soundOn || now - lastChimeAt < CHIME_GAP_MS) return;
+    lastChimeAt = now;
+    chimes++;
+    $('sound').dataset.chimes = String(chimes);
+    if (!audio || audio.state !== 'running') return;
+    const t0 = audio.currentTime;
+    for (const [i, hz] of [880, 660].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = hz;
+      gain.gain.setValueAtTime(0.0001, t0 + i * 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.25, t0 + i * 0.18 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + i * 0.18 + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t0 + i * 0.18);
+      osc.stop(t0 + i * 0.18 + 0.17);
+    }
+  }
+
+  function renderSound() {
+    const b = $('sound');
+    b.textContent = soundOn ? 'Sound on' : 'Sound off';
+    b.setAttribute('aria-pressed', String(soundOn));
+    b.dataset.state = soundOn ? 'on' : 'off';
   }
 
   // ---------- connection ----------
@@ -214,6 +274,7 @@
     $('login').hidden = true;
     $('console').hidden = false;
     $('logout').hidden = false;
+    $('sound').hidden = false;
   }
 
   function signIn(t) {
@@ -244,6 +305,7 @@
     setConnection('signed-out', 'signed out');
     $('console').hidden = true;
     $('logout').hidden = true;
+    $('sound').hidden = true;
     $('login').hidden = false;
     $('login-error').textContent = reason || '';
     $('token').value = '';
@@ -296,6 +358,16 @@
     $('resolved-list').replaceChildren(...resolved.map(row));
     $('resolved-count').textContent = String(resolved.length);
     $('empty').hidden = active.length > 0;
+    const attention = active.filter((a) => NEEDS_ATTENTION.has(a.state)).length;
+    const badge = $('attention');
+    badge.textContent = attention > 0 ? attention + ' to acknowledge' : '';
+    badge.hidden = attention === 0;
+    badge.dataset.count = String(attention);
+    badge.classList.toggle(
+      'urgent',
+      active.some((a) => NEEDS_ATTENTION.has(a.state) && a.severity === 'critical'),
+    );
+    document.title = (attention > 0 ? '(' + attention + ') ' : '') + BASE_TITLE;
     for (const [id, t] of fresh) if (Date.now() - t > 4000) fresh.delete(id);
     if (selectedId) {
       const e = store.alarms[selectedId];
@@ -538,9 +610,19 @@
   }
   $('login-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
+    unlockAudio();
     const t = $('token').value.trim();
     if (t) signIn(t);
   });
+  $('sound').addEventListener('click', () => {
+    soundOn = !soundOn;
+    localStorage.setItem(SOUND_KEY, soundOn ? 'on' : 'off');
+    unlockAudio();
+    renderSound();
+  });
+  // After a reload the page may not play sound until the operator's first click anywhere.
+  document.addEventListener('pointerdown', unlockAudio, { capture: true });
+  renderSound();
   $('logout').addEventListener('click', () => signOut(''));
   $('ack-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
