@@ -152,6 +152,7 @@ export class Engine {
       resolveAfterMs: a.resolveAfterMs,
       cooldownMs: a.cooldownMs,
       elevatedZones: a.elevatedZones,
+      onEvidenceChanged: (alarm) => void this.evidence?.render(alarm),
     });
     this.fusion = cfg.engine.fusion.enabled
       ? new FusionService(

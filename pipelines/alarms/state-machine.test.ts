@@ -52,8 +52,9 @@ describe('AlarmStateMachine', () => {
     assert.equal(sm.active().length, 1);
   });
 
-  it('keeps the best candidate as evidence and the latest cues', () => {
-    const sm = new AlarmStateMachine();
+  it('keeps the best candidate as evidence and the latest cues, and says when the evidence moved', () => {
+    const moved: Array<[number, number]> = [];
+    const sm = new AlarmStateMachine({ onEvidenceChanged: (a) => moved.push([a.evidence.seq, a.score]) });
     const box = { x1: 1, y1: 2, x2: 3, y2: 4 };
     sm.offer(candidate({ score: 0.6, evidenceSeq: 1, cues: { n: 1 } }));
     sm.offer(candidate({ score: 0.9, evidenceSeq: 2, box, cues: { n: 2 }, timeMs: T0 + 100 }));
@@ -63,6 +64,8 @@ describe('AlarmStateMachine', () => {
     assert.deepEqual(a!.evidence, { seq: 2, box });
     assert.deepEqual(a!.cues, { n: 3 });
     assert.equal(a!.updatedAt, T0 + 200);
+    // Only the better candidate moved it (the first opened the alarm; its change carries the evidence).
+    assert.deepEqual(moved, [[2, 0.9]]);
   });
 
   it('confirms at the kind’s frame count: open first, then confirmed', () => {

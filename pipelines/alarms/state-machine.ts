@@ -41,6 +41,12 @@ export interface AlarmStateMachineOptions {
   elevatedZones?: Iterable<string>;
   /** Most alarms active at once (default 10,000). */
   maxActive?: number;
+  /**
+   * A better-scoring candidate replaced an active alarm's evidence frame without changing its state (so
+   * offer() returns nothing): the evidence renderer must copy that frame now, before the camera's sample
+   * ring moves past it.
+   */
+  onEvidenceChanged?: (alarm: Alarm) => void;
 }
 
 export const DEFAULT_CONFIRM_FRAMES: Readonly<Record<AlarmKind, number>> = {
@@ -105,6 +111,7 @@ export class AlarmStateMachine {
   private readonly cooldownMs: number;
   private readonly elevatedZones: ReadonlySet<string>;
   private readonly maxActive: number;
+  private readonly onEvidenceChanged: ((alarm: Alarm) => void) | null;
   /** Active alarms by key; Map order is opening order, so the first match is the oldest. */
   private readonly byKey = new Map<string, ActiveAlarm>();
   private readonly byId = new Map<string, ActiveAlarm>();
@@ -122,6 +129,7 @@ export class AlarmStateMachine {
     this.cooldownMs = opts.cooldownMs ?? DEFAULT_COOLDOWN_MS;
     this.elevatedZones = new Set(opts.elevatedZones ?? []);
     this.maxActive = Math.max(1, opts.maxActive ?? DEFAULT_MAX_ACTIVE);
+    this.onEvidenceChanged = opts.onEvidenceChanged ?? null;
   }
 
   /** Candidates ignored because their key was in cooldown. */
@@ -243,15 +251,18 @@ export class AlarmStateMachine {
     // Candidates from several cameras may arrive a little out of order; time never runs back.
     entry.lastCandidateMs = Math.max(entry.lastCandidateMs, c.timeMs);
     a.updatedAt = Math.max(a.updatedAt, c.timeMs);
+    let betterEvidence = false;
     if (c.score > a.score) {
       a.score = c.score;
       a.evidence = { seq: c.evidenceSeq, box: c.box ? { ...c.box } : null };
+      betterEvidence = true;
     }
     if (a.state === 'open' && a.frames >= this.confirmFrames[a.kind]) {
       a.state = 'confirmed';
       a.confirmedAt = a.updatedAt;
       return snapshot(a);
     }
+    if (betterEvidence) this.onEvidenceChanged?.(snapshot(a));
     return null;
   }
 

@@ -461,7 +461,8 @@
   /** Fetches the evidence frame with the bearer header (an <img src> cannot send it) and shows it as a blob. */
   function loadEvidence(a) {
     const path = links(a).evidence;
-    const key = a.id + ' ' + path;
+    // The evidence frame of an alarm improves while it lasts (a better-scoring sample): refetch when it moves.
+    const key = a.id + ' ' + path + ' ' + (a.evidence ? a.evidence.seq : '');
     if (evidence.key === key) return;
     clearEvidence();
     evidence.key = key;
