@@ -19,8 +19,11 @@ export interface AlarmFeedOptions {
   /** Stream messages kept in memory for resuming clients (the rest come from a per-client consumer). */
   window: number;
   decode: (seq: number, data: Uint8Array) => FeedEntry | null;
-  /** Every new stream message, in sequence order, once. */
-  onEntry: (seq: number, entry: FeedEntry | null) => void;
+  /**
+   * Every new stream message, in sequence order, once. `catchingUp`: it was already in the stream when the
+   * tail started (loaded into memory, not news).
+   */
+  onEntry: (seq: number, entry: FeedEntry | null, catchingUp: boolean) => void;
   /** The tail ended or failed: clients must reconnect and resume; the next subscribe starts it again. */
   onFailure: (reason: string) => void;
   log: Logger;
@@ -109,7 +112,7 @@ export class AlarmFeed {
         if (this.recent.size > window) this.recent.delete(this.firstSeq());
         this.lastSeq = m.seq;
         if (m.seq >= target) caughtUp();
-        this.opts.onEntry(m.seq, entry);
+        this.opts.onEntry(m.seq, entry, m.seq <= target);
       }
     })()
       .catch((err: Error) => log.error('Alarm feed failed', { error: err.message }))

@@ -196,6 +196,38 @@ describe('AlarmSocketServer', () => {
     await waitFor('the refusals counted', () => ended('unauthorized') === 3 && ended('auth_timeout') === 1);
   });
 
+  it('counts no fan-out delay for the alarms a starting tail loads from the stream', async () => {
+    await publish(alarm('s1')); // in the stream before this server's tail starts
+    const delays: number[] = [];
+    const second = await AlarmSocketServer.start({
+      port: 0,
+      nc,
+      tokens,
+      log,
+      onAlarmFannedOut: (ms) => delays.push(ms),
+    });
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${second.port}/alarms`, {
+        headers: { authorization: 'Bearer police-secret' },
+      });
+      const seen: ServerMessage[] = [];
+      ws.on('message', (raw) => seen.push(JSON.parse(String(raw)) as ServerMessage));
+      await waitFor('ready', () => seen.some((m) => m.type === 'ready'));
+      ws.send(JSON.stringify({ type: 'subscribe', filters: {}, resumeAfter: 0 }));
+      await waitFor('subscribed', () => seen.some((m) => m.type === 'subscribed'));
+      const fresh = alarm('s1');
+      fresh.updatedAt = Date.now();
+      const seq = await publish(fresh);
+      await waitFor('the fresh alarm', () => seen.some((m) => m.type === 'alarm' && m.seq === seq));
+      assert.ok(seen.filter((m) => m.type === 'alarm').length > 1, 'the older alarms were replayed');
+      await waitFor('its delay', () => delays.length > 0);
+      assert.equal(delays.length, 1, `only the fresh alarm is news: ${delays.join(', ')}`);
+      ws.close();
+    } finally {
+      await second.close();
+    }
+  });
+
   it('reports how long after its change each alarm went out to the live clients', async () => {
     const c = await subscribed('police-secret');
     const before = fanOutDelaysMs.length;

@@ -296,8 +296,9 @@ export const AlarmSocketServer = {
       window: opts.replayWindow ?? 10_000,
       decode,
       log,
-      onEntry: (seq, e) => {
+      onEntry: (seq, e, catchingUp) => {
         pending.push([seq, e]);
+        if (e && !catchingUp) news.push(e.time);
         if (pending.length === 1) setImmediate(fanOut);
       },
       onFailure: (reason) => {
@@ -310,14 +311,17 @@ export const AlarmSocketServer = {
      * server catching up after a stall) from costing a syscall per alarm per client.
      */
     const pending: Array<[number, FeedEntry | null]> = [];
+    /** Change times of the pending entries that are news (not the tail's catch-up of older alarms at start). */
+    const news: number[] = [];
     const fanOut = (): void => {
       const batch = pending.splice(0);
       for (const c of live) deliver(c, batch);
-      // Only with someone to write to: the tail's catch-up at start (old alarms, no client live yet) is no delay.
+      // Only with someone to write to, and only for news: a delay nobody waited for is no delay.
       if (opts.onAlarmFannedOut && live.size > 0) {
         const now = Date.now();
-        for (const [, e] of batch) if (e) opts.onAlarmFannedOut(now - e.time);
+        for (const t of news) opts.onAlarmFannedOut(now - t);
       }
+      news.length = 0;
     };
     /**
      * Sends the client the entries past its cursor that its subscription lets through, in one corked write,
