@@ -8,6 +8,7 @@ import { PoolQueueFullError, poolError } from './errors.js';
 import type { DecodeReply, DecodeTask, DecodeWorkerData, DecodedFrame } from './protocol.js';
 import { lanesStats, type PoolStats } from './stats.js';
 import { transferable } from './transfer.js';
+import { WorkerLoadTracker } from './worker-loaded.js';
 
 export interface DecodePoolOptions {
   /** Worker threads (default 1). Each is a lane that owns the decoders of the cameras routed to it. */
@@ -43,6 +44,7 @@ interface Lane {
 export class DecodePool {
   readonly maxQueue: number;
   private readonly lanes: Lane[] = [];
+  private readonly loads = new WorkerLoadTracker();
   private readonly laneOf = new Map<string, Lane>();
   /** Used tensors waiting to be written again; bounded so a burst does not pin memory forever. */
   private readonly spare: Float32Array[] = [];
@@ -82,6 +84,7 @@ export class DecodePool {
         }),
         streams: 0,
       });
+      this.loads.watch(this.lanes[i]!.pool);
     }
     this.maxSpare = threads * 2 + 2;
   }
@@ -135,7 +138,9 @@ export class DecodePool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.lanes.map((l) => l.pool.close()));
+    const pools = this.lanes.map((l) => l.pool);
+    await this.loads.settled(pools);
+    await Promise.all(pools.map((p) => p.close()));
   }
 
   private route(stream: string): Lane {

@@ -18,6 +18,7 @@ import type {
   InferWorkerData,
 } from './protocol.js';
 import { lanesStats, type PoolStats } from './stats.js';
+import { WorkerLoadTracker } from './worker-loaded.js';
 
 export interface InferOptions {
   modelPath?: string;
@@ -129,6 +130,7 @@ export class InferPool {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
   readonly threads: number;
+  private readonly loads = new WorkerLoadTracker();
   private readonly pool: Piscina<InferTask, InferReply>;
   private readonly queue: Queued[] = [];
   private busy = 0;
@@ -167,8 +169,13 @@ export class InferPool {
       // Work is only handed over when a worker has room, so piscina's own queue stays (almost) empty.
       maxQueue: this.threads * 2,
       idleTimeout: Infinity,
+      // With atomics an idle worker blocks in Atomics.wait, so the model it starts loading at start-up (and
+      // its load announcement, see worker-loaded.ts) would wait for its first task. A 15 ms inference does
+      // not miss the microseconds atomics save per task.
+      atomics: 'disabled',
       workerData: inferWorkerData(opts),
     });
+    this.loads.watch(this.pool, { announces: true });
     // An empty task learns the model's batch capability (and waits out the model load) before real frames come.
     this.readyPromise = this.pool.run({ frames: [] }).then(
       (r) => {
@@ -214,6 +221,7 @@ export class InferPool {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     for (const q of this.queue.splice(0)) q.reject(new KuzetError('KUZET_ERR_MODEL', 'infer pool closed'));
+    await this.loads.settled([this.pool]);
     await this.pool.close();
   }
 

@@ -15,6 +15,7 @@ import { KuzetError, errorMessage } from '../errors.js';
 import type { Detection } from '../types.js';
 import type { InferReply, InferTask, InferWorkerData } from './protocol.js';
 import { moveReply } from './transfer.js';
+import { announceWorkerLoaded } from './worker-loaded.js';
 
 const config = workerData as InferWorkerData;
 let fallback: string | null = null;
@@ -68,6 +69,8 @@ const ready: Promise<Ready | KuzetError> = (async () => {
 })().catch((err: unknown) =>
   err instanceof KuzetError ? err : new KuzetError('KUZET_ERR_MODEL', errorMessage(err), { cause: err }),
 );
+// Safe to terminate once onnxruntime and the session are loaded (or failed): see worker-loaded.ts.
+void ready.then(announceWorkerLoaded);
 
 /** Runs `count` prepared images packed in `input` as one call and decodes each image's slice of the output. */
 async function runHead(
