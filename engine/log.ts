@@ -31,15 +31,22 @@ export function setLogSink(next: Sink): Sink {
 }
 
 export function createLogger(component: string, minLevel: LogLevel = envLevel()): Logger {
-  const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
+  return loggerFor(component, (level, comp, msg, fields) => {
     if (order[level] < order[minLevel]) return;
-    sink(JSON.stringify({ time: new Date().toISOString(), level, component, ...fields, msg }));
-  };
+    sink(JSON.stringify({ time: new Date().toISOString(), level, component: comp, ...fields, msg }));
+  });
+}
+
+/** Where a logger's lines go: `component` is the logger's, children's joined with '.' (the root may be ''). */
+export type LogEmit = (level: LogLevel, component: string, msg: string, fields?: LogFields) => void;
+
+/** A Logger (and its children) that hands every line to `emit`. */
+export function loggerFor(component: string, emit: LogEmit): Logger {
   return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-    child: (sub) => createLogger(`${component}.${sub}`, minLevel),
+    debug: (m, f) => emit('debug', component, m, f),
+    info: (m, f) => emit('info', component, m, f),
+    warn: (m, f) => emit('warn', component, m, f),
+    error: (m, f) => emit('error', component, m, f),
+    child: (sub) => loggerFor(component ? `${component}.${sub}` : sub, emit),
   };
 }

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import type { LogFields, Logger } from '../log.js';
+import { loggerFor, type LogFields, type Logger } from '../log.js';
 import type { Detection } from '../types.js';
 
 export interface LogLine {
@@ -10,19 +10,7 @@ export interface LogLine {
 
 /** Keeps log lines for assertions instead of printing them. */
 export function recordingLogger(lines: LogLine[]): Logger {
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields });
-    };
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-  };
-  return logger;
+  return loggerFor('', (level, _component, msg, fields) => void lines.push({ level, msg, fields }));
 }
 
 /** Drops every log line. */

@@ -358,14 +358,15 @@
     $('resolved-list').replaceChildren(...resolved.map(row));
     $('resolved-count').textContent = String(resolved.length);
     $('empty').hidden = active.length > 0;
-    const attention = active.filter((a) => NEEDS_ATTENTION.has(a.state)).length;
+    const waiting = active.filter((a) => NEEDS_ATTENTION.has(a.state));
+    const attention = waiting.length;
     const badge = $('attention');
     badge.textContent = attention > 0 ? attention + ' to acknowledge' : '';
     badge.hidden = attention === 0;
     badge.dataset.count = String(attention);
     badge.classList.toggle(
       'urgent',
-      active.some((a) => NEEDS_ATTENTION.has(a.state) && a.severity === 'critical'),
+      waiting.some((a) => a.severity === 'critical'),
     );
     document.title = (attention > 0 ? '(' + attention + ') ' : '') + BASE_TITLE;
     for (const [id, t] of fresh) if (Date.now() - t > 4000) fresh.delete(id);

